@@ -1,0 +1,1 @@
+"""Sub-commands of `sendgw`; every module here provides `register(subparsers)`."""

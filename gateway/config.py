@@ -1,0 +1,220 @@
+"""Typed settings from one TOML file plus `SENDGW_*` environment overrides.
+
+Every setting has a default, so an empty configuration starts a working gateway on the embedded
+SQLite database. Each TOML table maps to one section dataclass below; an environment variable
+`SENDGW_<SECTION>_<KEY>` (upper case) overrides `[section] key`. Unknown keys are errors, so a
+typo never silently falls back to a default. Every key is documented in docs/configuration.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULT_CONFIG_FILE = "sendgw.toml"
+ENV_PREFIX = "SENDGW_"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file, section and key."""
+
+
+@dataclass
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    tls_certificate: str = ""  # PEM; when set with tls_key the server speaks HTTPS itself
+    tls_key: str = ""
+    as4_path: str = "/as4"
+    public_url: str = ""  # how others reach us, e.g. https://ap.example.no (used in links)
+    max_request_bytes: int = 100 * 1024 * 1024
+    run_worker: bool = True  # run the outbound/webhook workers inside `sendgw serve`
+
+
+@dataclass
+class DatabaseSettings:
+    url: str = "sqlite:///var/sendgw.db"
+    echo: bool = False
+    pool_size: int = 10
+
+
+@dataclass
+class StorageSettings:
+    payloads: str = "file"  # "file" (content-addressed directory) or "database"
+    directory: str = "var/payloads"
+
+
+@dataclass
+class ArtefactSettings:
+    cache: str = "var/artefacts"  # where synced, hash-verified official artefacts live
+    mirror: str = ""  # a local mirror directory to sync from instead of the official sources
+
+
+@dataclass
+class ValidationSettings:
+    workers: int = 0  # validation worker processes; 0 = number of CPU cores
+    max_bytes: int = 100 * 1024 * 1024
+    timeout_seconds: float = 120.0
+    default_rules: str = ""  # a rule set id to force; empty = choose by document
+    schematron_after_xsd_error: bool = True
+
+
+@dataclass
+class ApSettings:
+    seat_id: str = ""
+    key: str = ""
+    certificate: str = ""
+    pkcs12: str = ""
+    password: str = ""
+
+
+@dataclass
+class TrustSettings:
+    ap_anchors: list[str] = field(default_factory=lambda: ["peppol-test"])
+    smp_anchors: list[str] = field(default_factory=lambda: ["peppol-test"])
+    cache: str = "var/trust"  # where `sendgw certs sync` installs the pinned Peppol CA certificates
+    mirror: str = ""  # a local folder holding the Peppol CA PEMs to sync from
+
+
+@dataclass
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    artefacts: ArtefactSettings = field(default_factory=ArtefactSettings)
+    validation: ValidationSettings = field(default_factory=ValidationSettings)
+    ap: ApSettings = field(default_factory=ApSettings)
+    trust: TrustSettings = field(default_factory=TrustSettings)
+    # free-form tables keyed by participant id, e.g. [routes."0192:923609016"]
+    routes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    base_dir: Path = field(default_factory=Path.cwd)
+
+    def path(self, value: str) -> Path:
+        """Resolve a configured path: relative paths are relative to the config file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base_dir / p
+
+
+_FREEFORM = {"routes"}
+
+
+def _sections() -> dict[str, type]:
+    hints = typing.get_type_hints(Settings)
+    return {
+        f.name: hints[f.name]
+        for f in dataclasses.fields(Settings)
+        if dataclasses.is_dataclass(hints[f.name])
+    }
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if isinstance(value, str) and value.lower() in {"0", "false", "no", "off"}:
+            return False
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            try:
+                return int(value)
+            except ValueError:
+                pass
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif origin is list:
+        if isinstance(value, str):  # from the environment: comma-separated
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return list(value)
+    elif origin is dict:
+        if isinstance(value, dict):
+            return dict(value)
+    raise ConfigError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
+
+
+def _apply(section_obj: Any, values: Mapping[str, Any], where: str) -> None:
+    hints = typing.get_type_hints(type(section_obj))
+    for key, value in values.items():
+        if key not in hints:
+            known = ", ".join(sorted(hints))
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {known})")
+        setattr(section_obj, key, _coerce(value, hints[key], f"{where}.{key}"))
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Settings:
+    """Load settings: defaults, then the TOML file, then `SENDGW_*` environment variables."""
+    env = os.environ if env is None else env
+    settings = Settings()
+    sections = _sections()
+
+    file: Path | None = None
+    if path is None:
+        path = env.get(ENV_PREFIX + "CONFIG") or None
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"configuration file {file} not found")
+    elif Path(DEFAULT_CONFIG_FILE).is_file():
+        file = Path(DEFAULT_CONFIG_FILE)
+
+    if file is not None:
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{file}: {exc}") from exc
+        settings.base_dir = file.resolve().parent
+        for name, table in data.items():
+            if name in _FREEFORM:
+                setattr(settings, name, _coerce(table, dict, f"{file}: [{name}]"))
+            elif name in sections and isinstance(table, dict):
+                _apply(getattr(settings, name), table, f"{file}: [{name}]")
+            else:
+                raise ConfigError(f"{file}: unknown section [{name}] (known: {', '.join(sorted(sections))})")
+
+    # Longest section names first so that e.g. SENDGW_TRUST_AP_ANCHORS finds [trust] ap_anchors.
+    for name in sorted(sections, key=len, reverse=True):
+        prefix = f"{ENV_PREFIX}{name.upper()}_"
+        section_obj = getattr(settings, name)
+        hints = typing.get_type_hints(type(section_obj))
+        for var, value in env.items():
+            if var.startswith(prefix):
+                key = var[len(prefix):].lower()
+                if key in hints:
+                    setattr(section_obj, key, _coerce(value, hints[key], f"${var}"))
+    return settings
+
+
+def describe(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The effective settings as plain tables (for `sendgw config show`), secrets masked."""
+    out: dict[str, dict[str, Any]] = {}
+    for name in _sections():
+        table = dataclasses.asdict(getattr(settings, name))
+        for key in table:
+            if any(s in key for s in ("password", "secret", "token")) and table[key]:
+                table[key] = "********"
+        out[name] = table
+    if settings.routes:
+        out["routes"] = settings.routes
+    return out
