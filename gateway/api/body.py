@@ -1,0 +1,78 @@
+"""Reading an uploaded document: a raw XML body or a multipart/form-data part, with a size cap."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from gateway.api.errors import ApiError
+
+CHUNK = 1 << 16
+
+
+@dataclass
+class Upload:
+    data: bytes
+    options: dict[str, Any] = field(default_factory=dict)
+    filename: str | None = None
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "document-too-large", f"document larger than the limit of {limit} bytes")
+
+
+async def _read_limited(stream, limit: int) -> bytes:
+    chunks, size = [], 0
+    while True:
+        chunk = await stream.read(CHUNK) if hasattr(stream, "read") else None
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_upload(request: web.Request, limit: int, *, file_field: str = "file") -> Upload:
+    """The document from the request: multipart part `file_field` (+ JSON part `options`) or the raw body."""
+    if request.content_length is not None and request.content_length > limit + (1 << 20):
+        raise _too_large(limit)
+    if request.content_type.startswith("multipart/"):
+        try:
+            reader = await request.multipart()
+            upload: Upload | None = None
+            options: dict[str, Any] = {}
+            while (part := await reader.next()) is not None:
+                if part.name == file_field:
+                    data = bytearray()
+                    while chunk := await part.read_chunk(CHUNK):
+                        data += chunk
+                        if len(data) > limit:
+                            raise _too_large(limit)
+                    upload = Upload(bytes(data), filename=part.filename)
+                elif part.name == "options":
+                    raw = await part.read(decode=False)
+                    if len(raw) > 1 << 20:
+                        raise ApiError(413, "options-too-large", "the options part is larger than 1 MB")
+                    try:
+                        options = json.loads(raw or b"{}")
+                    except ValueError as exc:
+                        raise ApiError(400, "invalid-options", f"options part is not JSON: {exc}") from exc
+                    if not isinstance(options, dict):
+                        raise ApiError(400, "invalid-options", "options part must be a JSON object")
+                else:
+                    await part.release()
+        except (ValueError, AssertionError) as exc:  # aiohttp's multipart parser errors
+            raise ApiError(400, "invalid-multipart", f"malformed multipart body: {exc}") from exc
+        if upload is None:
+            raise ApiError(400, "missing-file", f"multipart body has no part named {file_field!r}")
+        upload.options = options
+        return upload
+    data = await _read_limited(request.content, limit)
+    if not data:
+        raise ApiError(400, "empty-body", "request body is empty; send the XML document as the body")
+    return Upload(data)
