@@ -145,7 +145,7 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             value = [v.strip() for v in value.split(",") if v.strip()]
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
             return list(value)
-    elif origin is dict:
+    elif origin is dict or hint is dict:
         if isinstance(value, dict):
             return dict(value)
     raise ConfigError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
