@@ -79,3 +79,116 @@ api_tokens = Table(
     Column("created_at", UTC, nullable=False),
     Column("revoked_at", UTC, nullable=True),
 )
+
+participants = Table(
+    "participants",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("scheme", String(64), nullable=False),  # iso6523-actorid-upis
+    Column("value", String(200), nullable=False),  # lower-cased, e.g. 0192:923609016
+    Column("doctypes", JSON, nullable=False),  # accepted document type ids; [] = all
+    Column("created_at", UTC, nullable=False),
+    UniqueConstraint("scheme", "value", name="uq_participants_scheme_value"),
+)
+
+payloads = Table(
+    "payloads",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=True),  # set when [storage] payloads = "database"
+    Column("created_at", UTC, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("direction", String(3), nullable=False),  # "in" | "out"
+    Column("state", String(32), nullable=False),
+    Column("as4_message_id", String(255), nullable=True),
+    Column("conversation_id", String(255), nullable=True),
+    Column("instance_id", String(255), nullable=True),  # SBDH InstanceIdentifier
+    Column("sender", String(255), nullable=True),
+    Column("receiver", String(255), nullable=True),
+    Column("document_type", Text, nullable=True),
+    Column("process", Text, nullable=True),
+    Column("document_sha256", String(64), ForeignKey("payloads.sha256"), nullable=True),
+    Column("valid", Boolean, nullable=True),  # null until validated
+    Column("duplicate_of", String(36), nullable=True),  # same SBDH InstanceIdentifier seen before
+    Column("created_at", UTC, nullable=False),
+    Column("updated_at", UTC, nullable=False),
+    Column("acked_at", UTC, nullable=True),
+    # outbound queue
+    Column("idempotency_key", String(255), nullable=True),
+    Column("request_sha256", String(64), nullable=True),  # what the tenant submitted
+    Column("options", JSON, nullable=True),
+    Column("endpoint_url", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTC, nullable=True),
+    Column("deadline_at", UTC, nullable=True),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_expires_at", UTC, nullable=True),
+    Column("last_error", Text, nullable=True),
+    UniqueConstraint("direction", "as4_message_id", name="uq_messages_direction_as4_message_id"),
+    UniqueConstraint("tenant_id", "idempotency_key", name="uq_messages_tenant_id_idempotency_key"),
+    Index("ix_messages_tenant_dir_created", "tenant_id", "direction", "created_at"),
+    Index("ix_messages_instance", "direction", "instance_id"),
+    Index("ix_messages_queue", "direction", "state", "next_attempt_at"),
+)
+
+evidence = Table(
+    "evidence",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("message_id", String(36), ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("payload_sha256", String(64), ForeignKey("payloads.sha256"), nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("created_at", UTC, nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), ForeignKey("messages.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column("at", UTC, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("detail", JSON, nullable=True),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(36), ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("number", Integer, nullable=False),
+    Column("started_at", UTC, nullable=False),
+    Column("finished_at", UTC, nullable=True),
+    Column("outcome", String(32), nullable=True),  # delivered | transient | permanent | not-serviced
+    Column("endpoint_url", Text, nullable=True),
+    Column("http_status", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", String(36), ForeignKey("messages.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column("event", String(64), nullable=False),
+    Column("body", Text, nullable=False),  # the exact JSON bytes that are signed and sent
+    Column("state", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTC, nullable=True),
+    Column("lease_expires_at", UTC, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("created_at", UTC, nullable=False),
+    Column("delivered_at", UTC, nullable=True),
+    Index("ix_webhook_deliveries_queue", "state", "next_attempt_at"),
+)
