@@ -31,6 +31,18 @@ def engine_from(settings: Settings) -> Engine:
                        pool_size=settings.database.pool_size, echo=settings.database.echo)
 
 
+def current_engine(args: argparse.Namespace) -> Engine:
+    """The configured database, refusing one whose schema is not current."""
+    from gateway.store.migrate import SchemaOutOfDate, check_schema
+
+    engine = engine_from(settings_from(args))
+    try:
+        check_schema(engine)
+    except SchemaOutOfDate as exc:
+        raise CommandError(str(exc)) from exc
+    return engine
+
+
 def fail(message: str, code: int = 2) -> int:
     print(f"sendgw: {message}", file=sys.stderr)
     return code

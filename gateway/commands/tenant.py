@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gateway.commands._common import CommandError, engine_from, guarded, settings_from
-from gateway.store.migrate import SchemaOutOfDate, check_schema
+from gateway.commands._common import CommandError, current_engine, guarded
 from gateway.store.tenants import TenantExists, TenantNotFound, create_tenant, create_token, list_tenants, revoke_tokens
 
 
@@ -32,18 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
-def _engine(args):
-    engine = engine_from(settings_from(args))
-    try:
-        check_schema(engine)
-    except SchemaOutOfDate as exc:
-        raise CommandError(str(exc)) from exc
-    return engine
 
 
 def run_create(args: argparse.Namespace) -> int:
     try:
-        tenant, token = create_tenant(_engine(args), args.name)
+        tenant, token = create_tenant(current_engine(args), args.name)
     except (TenantExists, ValueError) as exc:
         raise CommandError(str(exc), 1) from exc
     print(token)
@@ -52,7 +44,7 @@ def run_create(args: argparse.Namespace) -> int:
 
 def run_token(args: argparse.Namespace) -> int:
     try:
-        print(create_token(_engine(args), args.name, args.label))
+        print(create_token(current_engine(args), args.name, args.label))
     except TenantNotFound as exc:
         raise CommandError(str(exc), 1) from exc
     return 0
@@ -60,7 +52,7 @@ def run_token(args: argparse.Namespace) -> int:
 
 def run_revoke(args: argparse.Namespace) -> int:
     try:
-        n = revoke_tokens(_engine(args), args.name)
+        n = revoke_tokens(current_engine(args), args.name)
     except TenantNotFound as exc:
         raise CommandError(str(exc), 1) from exc
     print(f"revoked {n} token(s)")
@@ -68,6 +60,6 @@ def run_revoke(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    for t in list_tenants(_engine(args)):
+    for t in list_tenants(current_engine(args)):
         print(f"{t.name}\t{t.id}\t{t.created_at:%Y-%m-%d %H:%M}")
     return 0
