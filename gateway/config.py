@@ -50,6 +50,24 @@ class StorageSettings:
 
 
 @dataclass
+class DiscoverySettings:
+    """[discovery]: SML/SMP lookup of receiving access points (docs/discovery.md)."""
+
+    mode: str = "test"  # "test" or "prod": default SML zone, and default trust when [trust] is left default
+    sml_zone: str = ""  # override the SML DNS zone (default by mode: participant.sml.{test,prod}.tech.peppol.org)
+    nameservers: list[str] = field(default_factory=list)  # "host:port" DNS servers; empty = system resolver
+    dns_timeout: float = 5.0
+    smp_timeout: float = 10.0
+    smp_cache_ttl: float = 900.0  # seconds a verified SMP answer is reused (SML answers use the DNS TTL)
+    negative_cache_ttl: float = 60.0  # seconds "not registered" answers are remembered
+    cache_size: int = 10000  # entries per cache (LRU)
+    allow_http: bool = False  # plain-HTTP SMPs: only for tests
+    allow_sha1: bool = False  # accept rsa-sha1/sha1 SMP signatures (pre SMP 1.3 data)
+    max_response_bytes: int = 1024 * 1024
+    tls_ca_file: str = ""  # extra PEM CA bundle for SMP HTTPS (tests, private SMPs); default: system Web PKI
+
+
+@dataclass
 class ArtefactSettings:
     cache: str = "var/artefacts"  # where synced, hash-verified official artefacts live
     mirror: str = ""  # a local mirror directory to sync from instead of the official sources
@@ -85,6 +103,7 @@ class TrustSettings:
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     artefacts: ArtefactSettings = field(default_factory=ArtefactSettings)
     validation: ValidationSettings = field(default_factory=ValidationSettings)

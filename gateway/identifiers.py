@@ -114,6 +114,11 @@ class ParticipantId:
         return cls.of(value, scheme=scheme, map_legacy=map_legacy)
 
     @classmethod
+    def unchecked(cls, scheme: str, value: str) -> "ParticipantId":
+        """Normalise without ICD checks: for comparing what a remote party (an SMP) answered."""
+        return cls(scheme.strip().lower(), value.strip().lower())
+
+    @classmethod
     def of(cls, value: str, icd: str | None = None, *, scheme: str = PARTICIPANT_SCHEME,
            map_legacy: bool = False) -> "ParticipantId":
         """Build from a value (`0192:923609016`) or from an ICD plus local id (EndpointID/@schemeID)."""
@@ -194,6 +199,11 @@ class DocumentTypeId:
         return self._parts()[3]
 
     @classmethod
+    def unchecked(cls, scheme: str, value: str) -> "DocumentTypeId":
+        """Normalise without syntax checks (scheme lower-cased, value trimmed, case kept)."""
+        return cls(scheme.strip().lower(), value.strip())
+
+    @classmethod
     def parse(cls, text: str) -> "DocumentTypeId":
         """Parse `scheme::value`; a value without scheme gets `busdox-docid-qns`."""
         scheme, value = _split(text, DOCTYPE_SCHEME, "document type")
@@ -266,6 +276,10 @@ class ProcessId:
     @property
     def url_segment(self) -> str:
         return url_segment(self.scheme, self.value)
+
+    @classmethod
+    def unchecked(cls, scheme: str, value: str) -> "ProcessId":
+        return cls(scheme.strip().lower(), value.strip())
 
     @classmethod
     def parse(cls, text: str) -> "ProcessId":

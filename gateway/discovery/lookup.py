@@ -1,0 +1,326 @@
+"""The `Discovery` service: participant + document type (+ process) -> receiving AS4 endpoint.
+
+    discovery = Discovery.from_settings(settings)            # or Discovery(DiscoveryConfig(...), ...)
+    endpoint = await discovery.lookup(receiver, doctype, process)
+    ... endpoint.url, endpoint.certificate, endpoint.seat_id ...
+    await discovery.close()
+
+Steps: SML U-NAPTR -> SMP base URL (cached for the DNS TTL); signed ServiceMetadata (cached for
+`smp_cache_ttl`, negative answers for `negative_cache_ttl`); then, on every call, the endpoint whose
+activation window covers *now* and whose certificate chains to the AP trust set *now* (certificate
+checks are memoised by fingerprint and instant range, so cached lookups stay cheap).
+Errors: NotRegistered (permanent), DiscoveryUnavailable (retry), DiscoveryError (untrusted/bad).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import aiohttp
+from cryptography import x509
+
+from certs.trust import CertificateError, TrustStore, common_name
+from gateway.discovery import sml, smp
+from gateway.discovery.cache import TTLCache
+from gateway.discovery.errors import DiscoveryError, NotRegistered
+from gateway.identifiers import DocumentTypeId, ParticipantId, ProcessId
+
+MODES = {"test": sml.TEST_ZONE, "prod": sml.PROD_ZONE}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    """Runtime knobs (the `[discovery]` section, resolved)."""
+
+    zone: str = sml.TEST_ZONE
+    nameservers: tuple[str, ...] = ()
+    dns_timeout: float = 5.0
+    smp_timeout: float = 10.0
+    smp_cache_ttl: float = 900.0
+    negative_cache_ttl: float = 60.0
+    cache_size: int = 10000
+    allow_http: bool = False
+    allow_sha1: bool = False
+    max_response_bytes: int = 1024 * 1024
+    transport_profile: str = smp.AS4_PROFILE
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and to whom to send: the result of a successful lookup."""
+
+    url: str
+    transport_profile: str
+    certificate: x509.Certificate
+    seat_id: str  # certificate subject CN = AS4 PartyId of the receiving AP
+    smp_url: str  # SMP base URL from the SML
+    metadata_url: str  # the ServiceMetadata URL that finally answered (after a redirect, the target)
+    activation: dt.datetime | None
+    expiration: dt.datetime | None
+    participant: ParticipantId
+    document_type: DocumentTypeId  # for wildcard lookups: the registered doctype that matched
+    process: ProcessId
+    smp_signer: x509.Certificate
+    redirected_from: str | None = None
+    require_business_level_signature: bool = False
+    technical_contact_url: str | None = None
+    description: str | None = None
+
+    def describe(self) -> dict:
+        """JSON-friendly summary (used by `sendgw lookup --json`)."""
+        cert = self.certificate
+        return {
+            "participant": str(self.participant),
+            "document_type": str(self.document_type),
+            "process": str(self.process),
+            "smp_url": self.smp_url,
+            "metadata_url": self.metadata_url,
+            "redirected_from": self.redirected_from,
+            "endpoint_url": self.url,
+            "transport_profile": self.transport_profile,
+            "seat_id": self.seat_id,
+            "certificate": {
+                "subject": cert.subject.rfc4514_string(),
+                "issuer": cert.issuer.rfc4514_string(),
+                "serial": format(cert.serial_number, "x"),
+                "not_before": cert.not_valid_before_utc.isoformat(),
+                "not_after": cert.not_valid_after_utc.isoformat(),
+            },
+            "activation": self.activation.isoformat() if self.activation else None,
+            "expiration": self.expiration.isoformat() if self.expiration else None,
+            "smp_signer": self.smp_signer.subject.rfc4514_string(),
+            "technical_contact_url": self.technical_contact_url,
+        }
+
+
+@dataclass
+class _CertMemo:
+    """Trust result for one certificate: valid for instants in [start, end], else re-check."""
+
+    certificate: x509.Certificate
+    start: dt.datetime
+    end: dt.datetime
+    error: CertificateError | None = None
+
+
+class Discovery:
+    """Cached, concurrency-safe SML/SMP discovery (one instance per process; share it)."""
+
+    def __init__(
+        self,
+        config: DiscoveryConfig,
+        ap_trust: TrustStore,
+        smp_trust: TrustStore,
+        *,
+        clock: Callable[[], dt.datetime] = utcnow,
+        ssl_context: ssl.SSLContext | None = None,
+        session: aiohttp.ClientSession | None = None,
+        monotonic: Callable[[], float] | None = None,
+    ):
+        self.config = config
+        self.ap_trust = ap_trust
+        self.smp_trust = smp_trust
+        self.clock = clock
+        self._ssl = ssl_context
+        self._session = session
+        self._own_session = session is None
+        self._resolver = sml.make_resolver(config.nameservers, config.dns_timeout)
+        kwargs = {"max_entries": config.cache_size, "negative_ttl": config.negative_cache_ttl}
+        if monotonic is not None:
+            kwargs["clock"] = monotonic
+        self.sml_cache: TTLCache[sml.SmlAnswer] = TTLCache(**kwargs)
+        self.smp_cache: TTLCache[smp.SignedMetadata] = TTLCache(**kwargs)
+        self.group_cache: TTLCache[smp.ServiceGroup] = TTLCache(**kwargs)
+        self._cert_memo: dict[bytes, _CertMemo] = {}
+
+    # --- construction / lifecycle ----------------------------------------------------------------
+
+    @classmethod
+    def from_settings(cls, settings, mode: str | None = None, **kwargs) -> "Discovery":
+        """Build from `Settings`: zone and default trust by mode, trust sets from [trust]."""
+        from gateway.config import ConfigError
+
+        d = settings.discovery
+        mode = (mode or d.mode or "test").lower()
+        if mode not in MODES:
+            raise ConfigError(f"[discovery] mode must be 'test' or 'prod', got {mode!r}")
+        trust_dir = settings.path(settings.trust.cache)
+        ap_entries = effective_anchors(settings.trust.ap_anchors, mode, "ap_anchors")
+        smp_entries = effective_anchors(settings.trust.smp_anchors, mode, "smp_anchors")
+        ap_trust = TrustStore.from_config(ap_entries, "ap", trust_dir, settings.base_dir)
+        smp_trust = TrustStore.from_config(smp_entries, "smp", trust_dir, settings.base_dir)
+        for entry in d.nameservers:
+            try:
+                sml.parse_nameserver(entry)
+            except ValueError as exc:
+                raise ConfigError(f"[discovery] nameservers: {entry!r}: {exc}") from exc
+        config = DiscoveryConfig(
+            zone=d.sml_zone or MODES[mode],
+            nameservers=tuple(d.nameservers),
+            dns_timeout=d.dns_timeout,
+            smp_timeout=d.smp_timeout,
+            smp_cache_ttl=d.smp_cache_ttl,
+            negative_cache_ttl=d.negative_cache_ttl,
+            cache_size=d.cache_size,
+            allow_http=d.allow_http,
+            allow_sha1=d.allow_sha1,
+            max_response_bytes=d.max_response_bytes,
+        )
+        if d.tls_ca_file and "ssl_context" not in kwargs:
+            ctx = ssl.create_default_context()
+            ctx.load_verify_locations(cafile=str(settings.path(d.tls_ca_file)))
+            kwargs["ssl_context"] = ctx
+        return cls(config, ap_trust, smp_trust, **kwargs)
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else True, limit=100)
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
+            self._own_session = True
+        return self._session
+
+    async def close(self) -> None:
+        if self._own_session and self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def __aenter__(self) -> "Discovery":
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    # --- steps -----------------------------------------------------------------------------------
+
+    async def smp_url(self, participant: ParticipantId) -> str:
+        """SMP base URL of `participant` from the SML (cached for the NAPTR TTL)."""
+        async def load():
+            answer = await sml.resolve_smp(participant, self.config.zone, self._resolver, self.config.allow_http)
+            return answer, answer.ttl
+        return (await self.sml_cache.get(("sml", self.config.zone, participant), load)).smp_url
+
+    async def service_group(self, participant: ParticipantId) -> smp.ServiceGroup:
+        """The (unsigned) list of document types registered for `participant`."""
+        base = await self.smp_url(participant)
+
+        async def load():
+            group = await smp.get_service_group(
+                self._http(), base, participant,
+                max_bytes=self.config.max_response_bytes, timeout=self.config.smp_timeout)
+            return group, self.config.smp_cache_ttl
+        return await self.group_cache.get(("sg", base, participant), load)
+
+    async def service_metadata(self, participant: ParticipantId, doctype: DocumentTypeId) -> smp.SignedMetadata:
+        """Verified ServiceMetadata (redirect followed) for exactly this participant and doctype."""
+        base = await self.smp_url(participant)
+
+        async def load():
+            signed = await smp.get_service_metadata(
+                self._http(), base, participant, doctype,
+                smp_trust=self.smp_trust, at=self.clock(),
+                allow_sha1=self.config.allow_sha1, allow_http=self.config.allow_http,
+                max_bytes=self.config.max_response_bytes, timeout=self.config.smp_timeout)
+            return signed, self.config.smp_cache_ttl
+        return await self.smp_cache.get(("sm", base, participant, doctype), load)
+
+    def check_endpoint_certificate(self, der: bytes, at: dt.datetime) -> x509.Certificate:
+        """Parse and validate an endpoint certificate against the AP trust set (memoised)."""
+        memo = self._cert_memo.get(der)
+        if memo is None:
+            try:
+                cert = x509.load_der_x509_certificate(der)
+            except ValueError as exc:
+                raise DiscoveryError("endpoint-certificate-invalid", f"endpoint Certificate is not X.509 DER: {exc}") from exc
+            memo = self._validate(cert, at)
+            if len(self._cert_memo) >= self.config.cache_size:
+                self._cert_memo.clear()
+            self._cert_memo[der] = memo
+        elif not (memo.start <= at <= memo.end):
+            memo = self._validate(memo.certificate, at)
+            self._cert_memo[der] = memo
+        if memo.error is not None:
+            raise DiscoveryError(f"endpoint-certificate-{memo.error.code}",
+                                 f"endpoint certificate {memo.certificate.subject.rfc4514_string()}: {memo.error}")
+        return memo.certificate
+
+    def _validate(self, cert: x509.Certificate, at: dt.datetime) -> _CertMemo:
+        try:
+            path = self.ap_trust.verify(cert, at=at)
+        except CertificateError as exc:
+            return _CertMemo(cert, at, at, exc)  # re-checked at the next different instant
+        start = max(c.not_valid_before_utc for c in path)
+        end = min(c.not_valid_after_utc for c in path)
+        return _CertMemo(cert, start, end)
+
+    # --- the one call the sender uses ------------------------------------------------------------
+
+    async def lookup(
+        self,
+        participant: ParticipantId | str,
+        doctype: DocumentTypeId | str,
+        process: ProcessId | str | None = None,
+    ) -> Endpoint:
+        """Find the AS4 endpoint for sending `doctype` (and `process`) to `participant` now.
+
+        Raises NotRegistered, DiscoveryUnavailable or DiscoveryError (see gateway.discovery.errors);
+        identifiers given as strings are parsed (IdentifierError on bad syntax).
+        """
+        if isinstance(participant, str):
+            participant = ParticipantId.parse(participant)
+        if isinstance(doctype, str):
+            doctype = DocumentTypeId.parse(doctype)
+        if isinstance(process, str):
+            process = ProcessId.parse(process)
+        registered = doctype
+        if doctype.is_wildcard:
+            group = await self.service_group(participant)
+            match = smp.choose_wildcard(doctype, group.document_types)
+            if match is None:
+                raise NotRegistered("doctype-not-served",
+                                    f"{participant} registers no {smp.AS4_PROFILE} doctype matching wildcard {doctype}")
+            registered = match
+        signed = await self.service_metadata(participant, registered)
+        info = signed.content
+        assert isinstance(info, smp.ServiceInformation)
+        now = self.clock()
+        proc, ep = smp.select_endpoint(info, process, now, self.config.transport_profile)
+        url = smp.check_url(ep.url, self.config.allow_http, "endpoint-bad-url")
+        cert = self.check_endpoint_certificate(ep.certificate_der, now)
+        return Endpoint(
+            url=url,
+            transport_profile=ep.transport_profile,
+            certificate=cert,
+            seat_id=common_name(cert),
+            smp_url=await self.smp_url(participant),
+            metadata_url=signed.url,
+            activation=ep.activation,
+            expiration=ep.expiration,
+            participant=participant,
+            document_type=registered,
+            process=proc.process,
+            smp_signer=signed.signer,
+            redirected_from=signed.redirected_from,
+            require_business_level_signature=ep.require_business_level_signature,
+            technical_contact_url=ep.technical_contact_url,
+            description=ep.description,
+        )
+
+
+def effective_anchors(entries: Sequence[str], mode: str, key: str) -> list[str]:
+    """[trust] anchors for `mode`. The untouched default (peppol-test) follows prod mode; mixing refused."""
+    from gateway.config import ConfigError
+
+    entries = list(entries)
+    if mode == "prod" and entries == ["peppol-test"]:
+        return ["peppol-prod"]
+    wrong = "peppol-test" if mode == "prod" else "peppol-prod"
+    if any(e == wrong or e.startswith(wrong + "-") for e in entries):
+        raise ConfigError(f"[trust] {key} = {entries} mixes {wrong} anchors into {mode} discovery")
+    return entries
