@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from aiohttp import web
 
-from gateway.api import health, openapi, validate
+from gateway.api import health, inbox, openapi, validate, webhook
 from gateway.api.auth import TokenCache, make_auth_middleware
 from gateway.api.errors import error_middleware
 from gateway.config import Settings
+from gateway.inbound.processor import InboundProcessor
 from gateway.services import SERVICES, Services
 from gateway.store.db import make_engine
+from gateway.store.payloads import payload_store_from
+from gateway.webhooks import WebhookWorker
 
 log = logging.getLogger("sendgw")
 
 
-def create_app(settings: Settings, *, engine=None, validation=None) -> web.Application:
-    """The gateway's HTTP application. `engine`/`validation` may be injected (tests, benchmarks)."""
+def create_app(settings: Settings, *, engine=None, validation=None, run_workers: bool | None = None) -> web.Application:
+    """The gateway's HTTP application. `engine`/`validation` may be injected (tests, benchmarks).
+
+    With `run_workers` (default `[server] run_worker`) the background workers run in this process:
+    inbound validation + hand-over, webhook delivery.
+    """
     if engine is None:
         engine = make_engine(settings.database.url, base_dir=settings.base_dir,
                              pool_size=settings.database.pool_size, echo=settings.database.echo)
@@ -30,18 +39,32 @@ def create_app(settings: Settings, *, engine=None, validation=None) -> web.Appli
             max_bytes=settings.validation.max_bytes,
             schematron_after_xsd_error=settings.validation.schematron_after_xsd_error,
         )
+    if run_workers is None:
+        run_workers = settings.server.run_worker
     app = web.Application(
         middlewares=[error_middleware, make_auth_middleware(engine, TokenCache())],
         client_max_size=settings.server.max_request_bytes,
     )
-    svc = Services(settings=settings, engine=engine, validation=validation)
+    svc = Services(settings=settings, engine=engine, validation=validation, payloads=payload_store_from(settings))
     app[SERVICES] = svc
-    for module in (health, openapi, validate):
+    for module in (health, openapi, validate, inbox, webhook):
         app.router.add_routes(module.routes)
 
     async def lifecycle(app: web.Application):
         await svc.validation.start()
+        tasks: list[asyncio.Task] = []
+        if run_workers:
+            webhooks = WebhookWorker(engine, settings)
+            inbound = InboundProcessor(engine, svc.payloads, svc.validation, on_notify=webhooks.wake)
+            svc.extra.update(webhooks=webhooks, inbound=inbound)
+            tasks += [asyncio.create_task(webhooks.run(), name="webhooks"),
+                      asyncio.create_task(inbound.run(), name="inbound")]
         yield
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await svc.validation.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -100,6 +100,15 @@ class TrustSettings:
 
 
 @dataclass
+class WebhookSettings:
+    timeout_seconds: float = 10.0
+    first_retry_seconds: float = 5.0
+    max_retry_seconds: float = 3600.0
+    give_up_hours: float = 72.0
+    allow_private: bool = False  # allow webhook URLs on loopback/private addresses (tests, on-prem)
+
+
+@dataclass
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -109,6 +118,7 @@ class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     ap: ApSettings = field(default_factory=ApSettings)
     trust: TrustSettings = field(default_factory=TrustSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     # free-form tables keyed by participant id, e.g. [routes."0192:923609016"]
     routes: dict[str, dict[str, Any]] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path.cwd)

@@ -9,6 +9,7 @@ from aiohttp import web
 from sqlalchemy import Engine
 
 from gateway.config import Settings
+from gateway.store.payloads import PayloadStore
 
 
 @dataclass
@@ -16,6 +17,7 @@ class Services:
     settings: Settings
     engine: Engine
     validation: Any  # validation.pool.ValidationPool (async validate())
+    payloads: PayloadStore
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -104,6 +104,71 @@ PATHS: dict[str, Any] = {
 }
 
 
+INBOX_ITEM = {
+    "type": "object",
+    "required": ["id", "sender", "receiver", "document_type", "process", "as4_message_id", "instance_id",
+                 "received_at", "state", "valid"],
+    "properties": {
+        "id": {"type": "string"},
+        "sender": {"type": "string", "description": "SBDH sender participant id"},
+        "receiver": {"type": "string", "description": "SBDH receiver participant id"},
+        "document_type": {"type": "string"},
+        "process": {"type": "string"},
+        "as4_message_id": {"type": "string"},
+        "instance_id": {"type": "string", "description": "SBDH InstanceIdentifier"},
+        "received_at": {"type": "string", "format": "date-time"},
+        "state": {"type": "string", "enum": ["received", "acknowledged"]},
+        "valid": {"type": ["boolean", "null"], "description": "null until validated"},
+    },
+}
+
+ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+PAGE_PARAMS = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "`next` of the previous page"},
+]
+
+PATHS.update({
+    "/api/v1/inbox": {"get": {
+        "summary": "Documents received for your participants, newest first",
+        "parameters": [{"name": "state", "in": "query", "schema": {"type": "string",
+                                                                   "enum": ["received", "acknowledged"]}}]
+        + PAGE_PARAMS,
+        "responses": {"200": {"description": "a page of items", "content": {"application/json": {"schema": {
+            "type": "object", "properties": {
+                "items": {"type": "array", "items": {"$ref": "#/components/schemas/InboxItem"}},
+                "next": {"type": ["string", "null"]}}}}}},
+            "400": _err("bad state, limit or cursor"), "401": _err("missing or invalid bearer token")},
+    }},
+    "/api/v1/inbox/{id}": {"get": {
+        "summary": "One received document: metadata, validation report, events, webhook deliveries",
+        "parameters": [ID_PARAM],
+        "responses": {"200": {"description": "details"}, "404": _err("not in your inbox")},
+    }},
+    "/api/v1/inbox/{id}/document": {"get": {
+        "summary": "The business document (SBDH removed), byte-identical to what the sender put in it",
+        "parameters": [ID_PARAM],
+        "responses": {"200": {"description": "XML", "content": {"application/xml": {}}},
+                      "404": _err("not in your inbox")},
+    }},
+    "/api/v1/inbox/{id}/ack": {"post": {
+        "summary": "Acknowledge that you have taken over the document (idempotent)",
+        "parameters": [ID_PARAM],
+        "responses": {"200": {"description": "the updated item"}, "404": _err("not in your inbox")},
+    }},
+    "/api/v1/webhook": {
+        "get": {"summary": "Your webhook URL and delivery counts by state",
+                "responses": {"200": {"description": "webhook"}}},
+        "put": {"summary": "Set your webhook URL; returns a new HMAC-SHA256 signing secret (shown once)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "url, secret, signature_header"},
+                              "400": _err("invalid URL or body")}},
+        "delete": {"summary": "Stop webhook notifications", "responses": {"200": {"description": "cleared"}}},
+    },
+})
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -113,7 +178,7 @@ def document() -> dict[str, Any]:
                                 "Errors are `{\"error\": {\"code\", \"message\"}}`."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": ERROR, "Report": REPORT, "ReportItem": REPORT_ITEM},
+            "schemas": {"Error": ERROR, "Report": REPORT, "ReportItem": REPORT_ITEM, "InboxItem": INBOX_ITEM},
         },
         "security": [{"bearer": []}],
         "paths": PATHS,

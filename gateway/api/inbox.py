@@ -1,0 +1,100 @@
+"""The tenant's inbox: documents received over AS4 for its participants (pull hand-over)."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from gateway.api.auth import current_tenant
+from gateway.api.errors import ApiError
+from gateway.services import services
+from gateway.store.db import run_db
+from gateway.store.inbox import (
+    INBOX_STATES,
+    InvalidCursor,
+    acknowledge,
+    events_of,
+    evidence_of,
+    get_message,
+    inbox_item,
+    list_inbox,
+)
+from gateway.webhooks import delivery_summary
+
+routes = web.RouteTableDef()
+MAX_LIMIT = 200
+
+
+def page_args(request: web.Request, states) -> tuple[str | None, int, str | None]:
+    state = request.query.get("state") or None
+    if state and state not in states:
+        raise ApiError(400, "invalid-state", f"state must be one of {', '.join(states)}")
+    try:
+        limit = int(request.query.get("limit", "50"))
+    except ValueError:
+        raise ApiError(400, "invalid-limit", "limit must be an integer") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ApiError(400, "invalid-limit", f"limit must be between 1 and {MAX_LIMIT}")
+    return state, limit, request.query.get("cursor") or None
+
+
+@routes.get("/api/v1/inbox")
+async def inbox(request: web.Request) -> web.Response:
+    svc, tenant = services(request.app), current_tenant(request)
+    state, limit, cursor = page_args(request, INBOX_STATES)
+    try:
+        rows, nxt = await run_db(list_inbox, svc.engine, tenant.id, state=state, limit=limit, cursor=cursor)
+    except InvalidCursor:
+        raise ApiError(400, "invalid-cursor", "cursor is not one this API returned") from None
+    return web.json_response({"items": [inbox_item(r) for r in rows], "next": nxt})
+
+
+def _details(engine, store, tenant_id: str, message_id: str):
+    with engine.connect() as conn:
+        row = get_message(conn, tenant_id, message_id)
+        if row is None:
+            return None
+        item = inbox_item(row)
+        item["conversation_id"] = row.conversation_id
+        item["duplicate_of"] = row.duplicate_of
+        item["acknowledged_at"] = row.acked_at.isoformat() if row.acked_at else None
+        reports = evidence_of(conn, message_id, "validation-report")
+        item["validation"] = json.loads(store.get(conn, reports[-1].payload_sha256)) if reports else None
+        item["events"] = events_of(conn, message_id)
+        item["webhooks"] = delivery_summary(conn, message_id)
+        return item
+
+
+@routes.get("/api/v1/inbox/{id}")
+async def inbox_details(request: web.Request) -> web.Response:
+    svc, tenant = services(request.app), current_tenant(request)
+    item = await run_db(_details, svc.engine, svc.payloads, tenant.id, request.match_info["id"])
+    if item is None:
+        raise ApiError(404, "not-found", "no such document in your inbox")
+    item["links"] = {"document": f"/api/v1/inbox/{item['id']}/document", "ack": f"/api/v1/inbox/{item['id']}/ack"}
+    return web.json_response(item)
+
+
+def _document(engine, store, tenant_id: str, message_id: str) -> bytes | None:
+    with engine.connect() as conn:
+        row = get_message(conn, tenant_id, message_id)
+        return None if row is None else store.get(conn, row.document_sha256)
+
+
+@routes.get("/api/v1/inbox/{id}/document")
+async def inbox_document(request: web.Request) -> web.Response:
+    svc, tenant = services(request.app), current_tenant(request)
+    data = await run_db(_document, svc.engine, svc.payloads, tenant.id, request.match_info["id"])
+    if data is None:
+        raise ApiError(404, "not-found", "no such document in your inbox")
+    return web.Response(body=data, content_type="application/xml")
+
+
+@routes.post("/api/v1/inbox/{id}/ack")
+async def inbox_ack(request: web.Request) -> web.Response:
+    svc, tenant = services(request.app), current_tenant(request)
+    row = await run_db(acknowledge, svc.engine, tenant.id, request.match_info["id"])
+    if row is None:
+        raise ApiError(404, "not-found", "no such document in your inbox")
+    return web.json_response(inbox_item(row))

@@ -1,0 +1,94 @@
+"""After the receipt: validate each received document, store the report, notify the tenant.
+
+Runs in the background so that the AS4 receipt is never held up by Schematron; the receipt is
+about transport, and an invalid document is still received (flagged `valid: false`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import uuid
+
+from sqlalchemy import and_, select, update
+
+from gateway.store.db import run_db
+from gateway.store.inbox import IN, add_event, add_evidence, inbox_item
+from gateway.store.queue import claim_due
+from gateway.store.schema import messages
+from gateway.webhooks import enqueue
+from validation.errors import ValidationInputError
+
+log = logging.getLogger("sendgw.inbound")
+
+
+class InboundProcessor:
+    def __init__(self, engine, payloads, validation, *, batch: int = 16, poll_seconds: float = 0.5,
+                 on_notify=None):
+        self.engine, self.payloads, self.validation = engine, payloads, validation
+        self.batch, self.poll = batch, poll_seconds
+        self.owner = f"inbound-{uuid.uuid4().hex[:8]}"
+        self.on_notify = on_notify
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _claim(self):
+        now = dt.datetime.now(dt.timezone.utc)
+        with self.engine.begin() as conn:
+            ids = claim_due(conn, messages, states=["received", "acknowledged"], now=now, owner=self.owner,
+                            lease=dt.timedelta(minutes=5), limit=self.batch,
+                            extra_where=and_(messages.c.direction == IN, messages.c.valid.is_(None)))
+            rows = list(conn.execute(select(messages.c.id, messages.c.document_sha256).where(messages.c.id.in_(ids))))
+            return [(r.id, self.payloads.get(conn, r.document_sha256)) for r in rows]
+
+    def _finish(self, message_id: str, report: dict) -> None:
+        now = dt.datetime.now(dt.timezone.utc)
+        with self.engine.begin() as conn:
+            add_evidence(conn, self.payloads, message_id, "validation-report",
+                         json.dumps(report, ensure_ascii=False).encode(), "application/json", now)
+            conn.execute(update(messages).where(messages.c.id == message_id).values(
+                valid=bool(report["valid"]), updated_at=now, lease_owner=None, lease_expires_at=None))
+            add_event(conn, message_id, "validated",
+                      {"valid": report["valid"], "rules": report.get("rules"), "errors": len(report["errors"])}, now)
+            row = conn.execute(select(messages).where(messages.c.id == message_id)).first()
+            enqueue(conn, row.tenant_id, "inbox.received", inbox_item(row), message_id, now)
+
+    async def _validate(self, document: bytes) -> dict:
+        try:
+            return await self.validation.validate(document)
+        except ValidationInputError as exc:
+            # Not a document type we have rules for, or not XML: received all the same, flagged.
+            return {"valid": False, "rules": None, "artefacts": [], "warnings": [],
+                    "errors": [{"rule": exc.code, "severity": "fatal", "message": str(exc), "location": "/",
+                                "line": None, "layer": "input"}]}
+
+    async def run_once(self) -> int:
+        due = await run_db(self._claim)
+        reports = await asyncio.gather(*(self._validate(doc) for _, doc in due), return_exceptions=True)
+        for (message_id, _), report in zip(due, reports):
+            if isinstance(report, BaseException):
+                # e.g. ArtefactError: the lease expires and the document is validated later
+                log.error("validation of %s failed: %s", message_id, report)
+                continue
+            await run_db(self._finish, message_id, report)
+        if due and self.on_notify:
+            self.on_notify()
+        return len(due)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                n = await self.run_once()
+            except Exception:
+                log.exception("inbound processor iteration failed")
+                n = 0
+            if n == 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll)
+                except asyncio.TimeoutError:
+                    pass

@@ -1,0 +1,238 @@
+"""Received documents: durable recording with duplicate detection, and the tenant's inbox queries.
+
+`record_inbound` is the heart of "persist before you acknowledge": the business document, the
+raw signed AS4 message and the receipt we are about to send are committed in one transaction,
+and the receipt is only released to the caller after the commit. A message whose AS4 MessageId
+was recorded before yields the stored receipt again (byte-identical) and records nothing new.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from gateway.store.payloads import PayloadStore
+from gateway.store.schema import events, evidence, messages
+
+IN = "in"
+STATE_RECEIVED = "received"
+STATE_ACKNOWLEDGED = "acknowledged"
+INBOX_STATES = (STATE_RECEIVED, STATE_ACKNOWLEDGED)
+
+
+@dataclass(frozen=True)
+class InboundDocument:
+    """Everything the receiving pipeline knows about one verified, decrypted UserMessage."""
+
+    tenant_id: str
+    as4_message_id: str
+    conversation_id: str | None
+    instance_id: str | None
+    sender: str
+    receiver: str
+    document_type: str
+    process: str
+    sbd: bytes  # the decrypted, decompressed payload (SBDH + business document)
+    document: bytes  # the business document alone
+    raw_message: bytes  # the signed AS4 message exactly as received (evidence)
+    raw_content_type: str
+    receipt: bytes  # the signed receipt we answer with
+
+
+@dataclass(frozen=True)
+class Recorded:
+    message_id: str
+    receipt: bytes
+    duplicate_message: bool  # same AS4 MessageId seen before: nothing new was stored
+    duplicate_of: str | None  # another message carried the same SBDH InstanceIdentifier
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def stored_receipt(conn: Connection, store: PayloadStore, as4_message_id: str) -> tuple[str, bytes] | None:
+    """The message id and receipt bytes recorded for an inbound AS4 MessageId, if any."""
+    row = conn.execute(
+        select(messages.c.id, evidence.c.payload_sha256)
+        .join(evidence, and_(evidence.c.message_id == messages.c.id, evidence.c.kind == "receipt"))
+        .where(messages.c.direction == IN, messages.c.as4_message_id == as4_message_id)
+    ).first()
+    if row is None:
+        return None
+    return row.id, store.get(conn, row.payload_sha256)
+
+
+def record_inbound(engine: Engine, store: PayloadStore, doc: InboundDocument) -> Recorded:
+    """Commit the document, evidence and receipt; or return the receipt stored for a duplicate."""
+    with engine.begin() as conn:
+        seen = stored_receipt(conn, store, doc.as4_message_id)
+        if seen:
+            return Recorded(seen[0], seen[1], True, None)
+    try:
+        with engine.begin() as conn:
+            return _insert_inbound(conn, store, doc)
+    except IntegrityError:
+        # A concurrent request with the same MessageId committed first: answer with its receipt.
+        with engine.begin() as conn:
+            seen = stored_receipt(conn, store, doc.as4_message_id)
+        if seen is None:
+            raise
+        return Recorded(seen[0], seen[1], True, None)
+
+
+def _insert_inbound(conn: Connection, store: PayloadStore, doc: InboundDocument) -> Recorded:
+    now = _now()
+    message_id = str(uuid.uuid4())
+    duplicate_of = None
+    if doc.instance_id:
+        duplicate_of = conn.execute(
+            select(messages.c.id).where(messages.c.direction == IN, messages.c.instance_id == doc.instance_id,
+                                        messages.c.tenant_id == doc.tenant_id)
+            .order_by(messages.c.created_at).limit(1)
+        ).scalar()
+    document_sha = store.put(conn, doc.document)
+    conn.execute(insert(messages).values(
+        id=message_id, tenant_id=doc.tenant_id, direction=IN, state=STATE_RECEIVED,
+        as4_message_id=doc.as4_message_id, conversation_id=doc.conversation_id, instance_id=doc.instance_id,
+        sender=doc.sender, receiver=doc.receiver, document_type=doc.document_type, process=doc.process,
+        document_sha256=document_sha, valid=None, duplicate_of=duplicate_of, created_at=now, updated_at=now,
+        attempts=0,
+    ))
+    for kind, data, media_type in (
+        ("sbd", doc.sbd, "application/xml"),
+        ("as4-message", doc.raw_message, doc.raw_content_type),
+        ("receipt", doc.receipt, "application/soap+xml"),
+    ):
+        add_evidence(conn, store, message_id, kind, data, media_type, now)
+    detail: dict[str, Any] = {"as4_message_id": doc.as4_message_id, "sender": doc.sender, "receiver": doc.receiver}
+    if duplicate_of:
+        detail["duplicate_of"] = duplicate_of
+    add_event(conn, message_id, "received", detail, now)
+    if duplicate_of:
+        add_event(conn, message_id, "duplicate-business-document",
+                  {"instance_id": doc.instance_id, "first_message": duplicate_of}, now)
+    return Recorded(message_id, doc.receipt, False, duplicate_of)
+
+
+def add_evidence(conn: Connection, store: PayloadStore, message_id: str, kind: str, data: bytes,
+                 media_type: str, now: dt.datetime | None = None) -> str:
+    sha = store.put(conn, data)
+    conn.execute(insert(evidence).values(id=str(uuid.uuid4()), message_id=message_id, kind=kind,
+                                         payload_sha256=sha, media_type=media_type, created_at=now or _now()))
+    return sha
+
+
+def add_event(conn: Connection, message_id: str | None, kind: str, detail: dict[str, Any] | None = None,
+              now: dt.datetime | None = None) -> None:
+    conn.execute(insert(events).values(message_id=message_id, at=now or _now(), kind=kind, detail=detail))
+
+
+def record_rejection(engine: Engine, detail: dict[str, Any]) -> None:
+    """An inbound message we refused: only an event, no message, payload or evidence."""
+    with engine.begin() as conn:
+        add_event(conn, None, "inbound-rejected", detail)
+
+
+# --- the tenant's inbox -----------------------------------------------------------------------
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+def _encode_cursor(created_at: dt.datetime, message_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), message_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, mid = json.loads(raw)
+        return dt.datetime.fromisoformat(at), str(mid)
+    except (ValueError, TypeError) as exc:
+        raise InvalidCursor("invalid cursor") from exc
+
+
+def inbox_item(row) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "sender": row.sender,
+        "receiver": row.receiver,
+        "document_type": row.document_type,
+        "process": row.process,
+        "as4_message_id": row.as4_message_id,
+        "instance_id": row.instance_id,
+        "received_at": row.created_at.isoformat(),
+        "state": row.state,
+        "valid": row.valid,
+    }
+
+
+def list_inbox(engine: Engine, tenant_id: str, *, state: str | None = None, limit: int = 50,
+               cursor: str | None = None, direction: str = IN) -> tuple[list[Any], str | None]:
+    """Newest first; `cursor` continues after the last item of the previous page."""
+    c = messages.c
+    query = select(messages).where(c.tenant_id == tenant_id, c.direction == direction)
+    if state:
+        query = query.where(c.state == state)
+    if cursor:
+        at, mid = _decode_cursor(cursor)
+        query = query.where(or_(c.created_at < at, and_(c.created_at == at, c.id < mid)))
+    query = query.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)
+    with engine.connect() as conn:
+        rows = list(conn.execute(query))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (_encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
+
+
+def get_message(conn: Connection, tenant_id: str, message_id: str, direction: str = IN):
+    """The tenant's message row, or None (also for another tenant's message: no existence leak)."""
+    try:
+        uuid.UUID(message_id)
+    except ValueError:
+        return None
+    return conn.execute(select(messages).where(messages.c.id == message_id, messages.c.tenant_id == tenant_id,
+                                               messages.c.direction == direction)).first()
+
+
+def evidence_of(conn: Connection, message_id: str, kind: str | None = None) -> list[Any]:
+    query = select(evidence).where(evidence.c.message_id == message_id).order_by(evidence.c.created_at)
+    if kind:
+        query = query.where(evidence.c.kind == kind)
+    return list(conn.execute(query))
+
+
+def events_of(conn: Connection, message_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(select(events).where(events.c.message_id == message_id).order_by(events.c.id))
+    return [{"at": r.at.isoformat(), "kind": r.kind, "detail": r.detail} for r in rows]
+
+
+def acknowledge(engine: Engine, tenant_id: str, message_id: str) -> Any | None:
+    """Mark a received document as taken over by the customer (idempotent)."""
+    with engine.begin() as conn:
+        row = get_message(conn, tenant_id, message_id)
+        if row is None:
+            return None
+        if row.state != STATE_ACKNOWLEDGED:
+            now = _now()
+            conn.execute(update(messages).where(messages.c.id == message_id)
+                         .values(state=STATE_ACKNOWLEDGED, acked_at=now, updated_at=now))
+            add_event(conn, message_id, "acknowledged", None, now)
+        return get_message(conn, tenant_id, message_id)
+
+
+def pending_validation(conn: Connection, limit: int) -> list[Any]:
+    """Received documents whose validation has not run yet (valid IS NULL), oldest first."""
+    return list(conn.execute(select(messages.c.id, messages.c.tenant_id, messages.c.document_sha256)
+                             .where(messages.c.direction == IN, messages.c.valid.is_(None))
+                             .order_by(messages.c.created_at).limit(limit)))
