@@ -1,0 +1,1 @@
+"""Delivery channels (B2C fallbacks); the adapter interface lives here."""
