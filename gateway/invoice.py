@@ -109,6 +109,16 @@ class Party:
 
 
 @dataclass(frozen=True)
+class AllowanceCharge:
+    is_charge: bool
+    amount: Decimal
+    reason: str | None = None
+    reason_code: str | None = None
+    vat_category: str | None = None
+    vat_rate: Decimal | None = None
+
+
+@dataclass(frozen=True)
 class InvoiceLine:
     id: str
     name: str | None
@@ -124,6 +134,7 @@ class InvoiceLine:
     sellers_item_id: str | None = None
     period_start: _dt.date | None = None
     period_end: _dt.date | None = None
+    allowance_charges: tuple[AllowanceCharge, ...] = ()  # already included in line_amount
 
 
 @dataclass(frozen=True)
@@ -133,16 +144,6 @@ class VatBreakdown:
     taxable_amount: Decimal
     tax_amount: Decimal
     exemption_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class AllowanceCharge:
-    is_charge: bool
-    amount: Decimal
-    reason: str | None = None
-    reason_code: str | None = None
-    vat_category: str | None = None
-    vat_rate: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -452,6 +453,21 @@ def _tax_category(el: etree._Element | None) -> tuple[str | None, Decimal | None
     return _text(el, "cbc:ID"), _decimal(el, "cbc:Percent")
 
 
+def _allowance_charges(parent: etree._Element) -> tuple[AllowanceCharge, ...]:
+    out = []
+    for ac in parent.findall("cac:AllowanceCharge", NS):
+        category, rate = _tax_category(ac.find("cac:TaxCategory", NS))
+        out.append(AllowanceCharge(
+            is_charge=(_text(ac, "cbc:ChargeIndicator") or "").lower() == "true",
+            amount=_decimal(ac, "cbc:Amount") or Decimal(0),
+            reason=_text(ac, "cbc:AllowanceChargeReason"),
+            reason_code=_text(ac, "cbc:AllowanceChargeReasonCode"),
+            vat_category=category,
+            vat_rate=rate,
+        ))
+    return tuple(out)
+
+
 def _line(el: etree._Element, qty_tag: str) -> InvoiceLine:
     item = el.find("cac:Item", NS)
     category, rate = _tax_category(item.find("cac:ClassifiedTaxCategory", NS) if item is not None else None)
@@ -474,6 +490,7 @@ def _line(el: etree._Element, qty_tag: str) -> InvoiceLine:
         sellers_item_id=_text(item, "cac:SellersItemIdentification/cbc:ID"),
         period_start=_date(el, "cac:InvoicePeriod/cbc:StartDate"),
         period_end=_date(el, "cac:InvoicePeriod/cbc:EndDate"),
+        allowance_charges=_allowance_charges(el),
     )
 
 
@@ -542,17 +559,7 @@ def extract_invoice_facts(xml: bytes) -> InvoiceFacts:
             ))
     tax_other_amount = tax_other.find("cbc:TaxAmount", NS) if tax_other is not None else None
 
-    charges = []
-    for ac in doc.findall("cac:AllowanceCharge", NS):
-        category, rate = _tax_category(ac.find("cac:TaxCategory", NS))
-        charges.append(AllowanceCharge(
-            is_charge=(_text(ac, "cbc:ChargeIndicator") or "").lower() == "true",
-            amount=_decimal(ac, "cbc:Amount") or Decimal(0),
-            reason=_text(ac, "cbc:AllowanceChargeReason"),
-            reason_code=_text(ac, "cbc:AllowanceChargeReasonCode"),
-            vat_category=category,
-            vat_rate=rate,
-        ))
+    charges = _allowance_charges(doc)
 
     line_tag, qty_tag = ("cac:CreditNoteLine", "CreditedQuantity") if is_credit_doc else (
         "cac:InvoiceLine", "InvoicedQuantity")
@@ -576,7 +583,7 @@ def extract_invoice_facts(xml: bytes) -> InvoiceFacts:
         buyer=_party(doc.find("cac:AccountingCustomerParty/cac:Party", NS)),
         lines=tuple(_line(el, qty_tag) for el in doc.findall(line_tag, NS)),
         vat_breakdown=tuple(breakdown),
-        allowance_charges=tuple(charges),
+        allowance_charges=charges,
         allowance_total=_decimal(totals, "cbc:AllowanceTotalAmount"),
         charge_total=_decimal(totals, "cbc:ChargeTotalAmount"),
         prepaid_amount=_decimal(totals, "cbc:PrepaidAmount"),

@@ -132,6 +132,9 @@ def invoice_context(facts: InvoiceFacts, *, print_ready: bool = False) -> dict:
                 if line.base_quantity not in (None, Decimal(1)) else ""),
         "vat": fmt.percent(line.vat_rate) if line.vat_rate is not None else (line.vat_category or ""),
         "amount": fmt.amount(line.line_amount),
+        "adjustments": [("Gebyr" if ac.is_charge else "Rabatt") + (f" {ac.reason}" if ac.reason else "")
+                        + f": {fmt.amount(ac.amount if ac.is_charge else -ac.amount)}"
+                        for ac in line.allowance_charges],
     } for line in facts.lines]
     adjustments = [{
         "label": ("Gebyr" if ac.is_charge else "Rabatt") + (f": {ac.reason}" if ac.reason else ""),
