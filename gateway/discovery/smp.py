@@ -21,6 +21,7 @@ from typing import Sequence
 from urllib.parse import unquote, urlsplit
 
 import aiohttp
+import yarl
 from cryptography import x509
 from lxml import etree
 
@@ -402,7 +403,7 @@ async def fetch(session: aiohttp.ClientSession, url: str, max_bytes: int, timeou
     try:
         async with asyncio.timeout(timeout):
             async with session.get(
-                url, allow_redirects=False,
+                yarl.URL(url, encoded=True), allow_redirects=False,  # keep %3A%3A / %23 exactly as built
                 headers={"User-Agent": USER_AGENT, "Accept": "application/xml, text/xml"},
             ) as response:
                 length = response.content_length
@@ -416,6 +417,8 @@ async def fetch(session: aiohttp.ClientSession, url: str, max_bytes: int, timeou
                 return response.status, bytes(body)
     except TimeoutError as exc:
         raise DiscoveryUnavailable("smp-timeout", f"{url}: no answer within {timeout} s") from exc
+    except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
+        raise DiscoveryUnavailable("smp-tls-error", f"{url}: TLS failure: {exc}") from exc
     except aiohttp.ClientError as exc:
         raise DiscoveryUnavailable("smp-unavailable", f"{url}: {type(exc).__name__}: {exc}") from exc
 
