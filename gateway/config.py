@@ -109,6 +109,21 @@ class WebhookSettings:
 
 
 @dataclass
+class OutboundSettings:
+    deadline_hours: float = 24.0  # keep retrying transient failures this long, then `failed`
+    first_retry_seconds: float = 30.0  # first backoff; doubles per attempt, with jitter
+    max_retry_seconds: float = 3600.0
+    lease_seconds: float = 300.0  # a claimed document is resumed by another worker after this
+    concurrency: int = 32  # documents in flight per worker process
+    per_endpoint_concurrency: int = 8
+    breaker_failures: int = 5  # consecutive failures that open an endpoint's circuit breaker
+    breaker_seconds: float = 60.0  # how long an open breaker holds sends to that endpoint
+    http_timeout_seconds: float = 60.0
+    allow_http: bool = False  # plain-HTTP AS4 endpoints (tests, private networks only)
+    tls_ca_file: str = ""  # extra CA bundle for endpoint TLS (tests, private networks)
+
+
+@dataclass
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -119,6 +134,7 @@ class Settings:
     ap: ApSettings = field(default_factory=ApSettings)
     trust: TrustSettings = field(default_factory=TrustSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
     # free-form tables keyed by participant id, e.g. [routes."0192:923609016"]
     routes: dict[str, dict[str, Any]] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path.cwd)

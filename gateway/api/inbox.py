@@ -18,7 +18,7 @@ from gateway.store.inbox import (
     evidence_of,
     get_message,
     inbox_item,
-    list_inbox,
+    list_messages,
 )
 from gateway.webhooks import delivery_summary
 
@@ -44,7 +44,7 @@ async def inbox(request: web.Request) -> web.Response:
     svc, tenant = services(request.app), current_tenant(request)
     state, limit, cursor = page_args(request, INBOX_STATES)
     try:
-        rows, nxt = await run_db(list_inbox, svc.engine, tenant.id, state=state, limit=limit, cursor=cursor)
+        rows, nxt = await run_db(list_messages, svc.engine, tenant.id, state=state, limit=limit, cursor=cursor)
     except InvalidCursor:
         raise ApiError(400, "invalid-cursor", "cursor is not one this API returned") from None
     return web.json_response({"items": [inbox_item(r) for r in rows], "next": nxt})

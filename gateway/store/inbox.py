@@ -177,7 +177,7 @@ def inbox_item(row) -> dict[str, Any]:
     }
 
 
-def list_inbox(engine: Engine, tenant_id: str, *, state: str | None = None, limit: int = 50,
+def list_messages(engine: Engine, tenant_id: str, *, state: str | None = None, limit: int = 50,
                cursor: str | None = None, direction: str = IN) -> tuple[list[Any], str | None]:
     """Newest first; `cursor` continues after the last item of the previous page."""
     c = messages.c

@@ -8,7 +8,7 @@ from gateway.store.inbox import (
     InboundDocument,
     InvalidCursor,
     acknowledge,
-    list_inbox,
+    list_messages,
     record_inbound,
     record_rejection,
 )
@@ -78,14 +78,14 @@ def test_inbox_pages_newest_first_and_isolated(engine, store):
     record_inbound(engine, store, doc(b.id))
     seen, cursor = [], None
     while True:
-        rows, cursor = list_inbox(engine, a.id, limit=2, cursor=cursor)
+        rows, cursor = list_messages(engine, a.id, limit=2, cursor=cursor)
         seen += [r.id for r in rows]
         if cursor is None:
             break
     assert seen == list(reversed(ids))
-    assert len(list_inbox(engine, b.id)[0]) == 1
+    assert len(list_messages(engine, b.id)[0]) == 1
     with pytest.raises(InvalidCursor):
-        list_inbox(engine, a.id, cursor="garbage!")
+        list_messages(engine, a.id, cursor="garbage!")
 
 
 def test_acknowledge_is_idempotent_and_tenant_scoped(engine, store):
@@ -95,8 +95,8 @@ def test_acknowledge_is_idempotent_and_tenant_scoped(engine, store):
     assert acknowledge(engine, b.id, mid) is None
     assert acknowledge(engine, a.id, mid).state == "acknowledged"
     assert acknowledge(engine, a.id, mid).state == "acknowledged"
-    assert [r.id for r in list_inbox(engine, a.id, state="acknowledged")[0]] == [mid]
-    assert list_inbox(engine, a.id, state="received")[0] == []
+    assert [r.id for r in list_messages(engine, a.id, state="acknowledged")[0]] == [mid]
+    assert list_messages(engine, a.id, state="received")[0] == []
     assert acknowledge(engine, a.id, "not-a-uuid") is None
 
 
