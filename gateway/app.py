@@ -8,7 +8,7 @@ import logging
 
 from aiohttp import web
 
-from gateway.api import health, inbox, openapi, validate, webhook
+from gateway.api import documents, health, inbox, openapi, validate, webhook
 from gateway.api.auth import TokenCache, make_auth_middleware
 from gateway.api.errors import error_middleware
 from gateway.config import Settings
@@ -47,7 +47,7 @@ def create_app(settings: Settings, *, engine=None, validation=None, run_workers:
     )
     svc = Services(settings=settings, engine=engine, validation=validation, payloads=payload_store_from(settings))
     app[SERVICES] = svc
-    for module in (health, openapi, validate, inbox, webhook):
+    for module in (health, openapi, validate, inbox, webhook, documents):
         app.router.add_routes(module.routes)
 
     async def lifecycle(app: web.Application):

@@ -168,6 +168,72 @@ PATHS.update({
     },
 })
 
+DOCUMENT_STATES = ["queued", "sending", "retrying", "delivered", "failed", "undeliverable"]
+DOCUMENT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "state": {"type": "string", "enum": DOCUMENT_STATES},
+        "sender": {"type": "string"}, "receiver": {"type": "string"},
+        "document_type": {"type": "string"}, "process": {"type": "string"},
+        "as4_message_id": {"type": "string", "description": "kept for every retry"},
+        "instance_id": {"type": "string", "description": "SBDH InstanceIdentifier"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "endpoint": {"type": ["string", "null"]},
+        "attempts": {"type": "integer"},
+        "last_error": {"type": ["string", "null"]},
+        "links": {"type": "object"},
+    },
+}
+
+PATHS.update({
+    "/api/v1/documents": {
+        "post": {
+            "summary": "Submit a document for delivery: validated, then durably queued (202)",
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": {"type": "string"},
+                            "description": "same key + same body = the same document; different body = 409"}],
+            "requestBody": {"required": True, "content": {
+                "application/xml": {"schema": {"type": "string", "format": "binary"}},
+                "multipart/form-data": {"schema": {"type": "object", "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "options": {"type": "string", "description":
+                                "JSON: receiver, document_type, process (overrides), recipient (B2C hints), "
+                                "channel, rules"}}}}}},
+            "responses": {
+                "202": {"description": "queued", "content": {"application/json": {"schema": {
+                    "type": "object", "properties": {"id": {"type": "string"}, "state": {"type": "string"},
+                                                     "links": {"type": "object"}}}}}},
+                "400": _err("not XML or bad options"), "403": _err("the sender is not your participant"),
+                "409": _err("Idempotency-Key reused with another body"),
+                "413": _err("too large"),
+                "422": _err("invalid document (details = validation report) or unknown type"),
+            },
+        },
+        "get": {
+            "summary": "Your submitted documents, newest first",
+            "parameters": [{"name": "state", "in": "query", "schema": {"type": "string", "enum": DOCUMENT_STATES}}]
+            + PAGE_PARAMS,
+            "responses": {"200": {"description": "a page", "content": {"application/json": {"schema": {
+                "type": "object", "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Document"}},
+                    "next": {"type": ["string", "null"]}}}}}}},
+        },
+    },
+    "/api/v1/documents/{id}": {"get": {
+        "summary": "State, endpoint, attempts (with timestamps and errors), events and evidence of a document",
+        "parameters": [ID_PARAM],
+        "responses": {"200": {"description": "details"}, "404": _err("no such document")},
+    }},
+    "/api/v1/documents/{id}/evidence/{kind}": {"get": {
+        "summary": "Stored evidence: receipt (the receiving AP's signed receipt), as4-request, "
+                   "validation-report, error-signal",
+        "parameters": [ID_PARAM, {"name": "kind", "in": "path", "required": True, "schema": {
+            "type": "string", "enum": ["receipt", "as4-request", "validation-report", "error-signal"]}}],
+        "responses": {"200": {"description": "the evidence bytes"}, "404": _err("no such document or evidence")},
+    }},
+})
+
 
 def document() -> dict[str, Any]:
     return {
@@ -178,7 +244,8 @@ def document() -> dict[str, Any]:
                                 "Errors are `{\"error\": {\"code\", \"message\"}}`."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": ERROR, "Report": REPORT, "ReportItem": REPORT_ITEM, "InboxItem": INBOX_ITEM},
+            "schemas": {"Error": ERROR, "Report": REPORT, "ReportItem": REPORT_ITEM, "InboxItem": INBOX_ITEM,
+                        "Document": DOCUMENT},
         },
         "security": [{"bearer": []}],
         "paths": PATHS,
