@@ -55,11 +55,17 @@ class EbmsError(Exception):
         severity: str | None = None,
         ref_to_message_id: str | None = None,
         http_status: int = 200,
+        peer: bool = False,
+        short_description: str | None = None,
+        category_override: str | None = None,
     ):
-        if code not in EBMS_ERRORS:
+        if code not in EBMS_ERRORS and not peer:
             raise ValueError(f"unknown ebMS error code {code!r}")
-        super().__init__(f"{code} {EBMS_ERRORS[code][0]}: {reason}")
-        short, default_severity, category = EBMS_ERRORS[code]
+        short, default_severity, category = EBMS_ERRORS.get(code, (short_description or "Unknown", "failure", ""))
+        if peer:
+            short = short_description or short
+            category = category_override or category
+        super().__init__(f"{code} {short}: {reason}")
         self.code = code
         self.short_description = short
         self.severity = severity or default_severity
@@ -69,6 +75,7 @@ class EbmsError(Exception):
         self.detail = detail if detail is not None else reason
         self.ref_to_message_id = ref_to_message_id
         self.http_status = http_status
+        self.peer = peer  # True when the error was reported by the remote AP in an eb:Error signal
 
     @property
     def is_not_serviced(self) -> bool:
