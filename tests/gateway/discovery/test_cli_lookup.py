@@ -1,0 +1,100 @@
+"""`sendgw lookup` exit codes and output against the local DNS/SMP servers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gateway.cli import main
+from gateway.discovery.smp import service_metadata_url
+
+from .conftest import INVOICE, CREDIT_NOTE, ZONE, service_group_xml, service_metadata_xml, sign
+
+
+@pytest.fixture
+def config(tmp_path, local_net, pki):
+    (tmp_path / "ap.pem").write_bytes(pki.root.pem + pki.ap_ca.pem)
+    (tmp_path / "smp.pem").write_bytes(pki.root.pem + pki.smp_ca.pem)
+    path = tmp_path / "sendgw.toml"
+    path.write_text(f"""
+[trust]
+ap_anchors = ["ap.pem"]
+smp_anchors = ["smp.pem"]
+
+[discovery]
+sml_zone = "{ZONE}"
+nameservers = ["{local_net.nameserver}"]
+allow_http = true
+dns_timeout = 1.0
+smp_timeout = 2.0
+""")
+    return str(path)
+
+
+def _publish(local_net, pki, participant):
+    base = local_net.smp.base
+    local_net.dns.register(participant, base)
+    xml = service_metadata_xml(participant, INVOICE, endpoint_url="https://ap.example.test/as4", cert_der=pki.ap.der)
+    local_net.smp.put(service_metadata_url(base, participant, INVOICE), sign(xml, pki.smp))
+    local_net.smp.put(f"{base}/{participant.url_segment}", service_group_xml(participant, base, [INVOICE, CREDIT_NOTE]))
+
+
+def test_found_text(config, local_net, pki, participant, capsys):
+    _publish(local_net, pki, participant)
+    assert main(["--config", config, "lookup", participant.value, "--doctype", str(INVOICE)]) == 0
+    out = capsys.readouterr().out
+    assert "endpoint URL:      https://ap.example.test/as4" in out
+    assert "peppol-transport-as4-v2_0" in out
+    assert "CN=PNO000123" in out and "CN=SENDGW TEST AP CA" in out
+    assert f"SMP URL:           {local_net.smp.base}" in out
+
+
+def test_found_json(config, local_net, pki, participant, capsys):
+    _publish(local_net, pki, participant)
+    code = main(["--config", config, "lookup", str(participant), "--doctype", str(INVOICE),
+                 "--process", "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["found"] is True
+    assert data["endpoint_url"] == "https://ap.example.test/as4"
+    assert data["seat_id"] == "PNO000123"
+    assert data["certificate"]["issuer"].endswith("CN=SENDGW TEST AP CA") or "SENDGW TEST AP CA" in data["certificate"]["issuer"]
+
+
+def test_list_doctypes(config, local_net, pki, participant, capsys):
+    _publish(local_net, pki, participant)
+    assert main(["--config", config, "lookup", participant.value, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["document_types"] == [str(INVOICE), str(CREDIT_NOTE)]
+
+
+def test_not_registered_exit_1(config, participant, capsys):
+    assert main(["--config", config, "lookup", participant.value, "--doctype", str(INVOICE), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["code"] == "sml-not-registered" and data["retryable"] is False
+
+
+def test_doctype_not_served_exit_1(config, local_net, pki, participant, capsys):
+    _publish(local_net, pki, participant)
+    assert main(["--config", config, "lookup", participant.value, "--doctype", str(CREDIT_NOTE)]) == 1
+    assert "doctype-not-served" in capsys.readouterr().err
+
+
+def test_technical_failure_exit_2(config, local_net, participant, capsys):
+    local_net.dns.register(participant, f"http://127.0.0.1:{local_net.dead_port}")
+    assert main(["--config", config, "lookup", participant.value, "--doctype", str(INVOICE)]) == 2
+    assert "smp-unavailable" in capsys.readouterr().err
+
+
+def test_bad_identifier_exit_2(config, capsys):
+    assert main(["--config", config, "lookup", "0192:123456784", "--doctype", str(INVOICE)]) == 2
+    assert "invalid-check-digit" in capsys.readouterr().err
+
+
+def test_prod_flag_refuses_mixed_trust(tmp_path, capsys):
+    path = tmp_path / "c.toml"
+    path.write_text('[trust]\nap_anchors = ["peppol-test"]\nsmp_anchors = ["peppol-test"]\n')
+    # the default anchors follow --prod, but an explicit test set with prod is refused
+    path.write_text('[trust]\nap_anchors = ["peppol-test", "x.pem"]\n')
+    assert main(["--config", str(path), "lookup", "0192:991825827", "--prod"]) == 2
+    assert "mixes peppol-test" in capsys.readouterr().err
