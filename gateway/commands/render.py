@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
             from gateway.render.pdf import render_pdf
             out = render_pdf(data, print_ready=args.print_ready)
     except InvoiceError as exc:
-        print(f"sendgw render: {args.file}: {exc.message} ({exc.code})", file=sys.stderr)
+        reason = " ".join(exc.message.split())
+        print(f"sendgw render: {args.file}: {reason} ({exc.code})", file=sys.stderr)
         return 2
     try:
         if args.output == "-":
