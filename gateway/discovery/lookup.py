@@ -18,7 +18,7 @@ import datetime as dt
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Awaitable, Callable, Sequence
 
 import aiohttp
 from cryptography import x509
@@ -30,6 +30,12 @@ from gateway.discovery.errors import DiscoveryError, NotRegistered
 from gateway.identifiers import DocumentTypeId, ParticipantId, ProcessId
 
 MODES = {"test": sml.TEST_ZONE, "prod": sml.PROD_ZONE}
+
+# Revocation hook: `await check(path, at)` with path = [leaf, issuing CA, ..., root]; raise
+# certs.trust.CertificateError("revoked" | "revocation-unknown", ...) to refuse the certificate.
+# It is called for the SMP signer on every SMP fetch and for the endpoint certificate on every
+# lookup, so it must cache (CRLs until nextUpdate, OCSP answers for their validity).
+RevocationCheck = Callable[[list[x509.Certificate], dt.datetime], Awaitable[None]]
 
 
 def utcnow() -> dt.datetime:
@@ -109,6 +115,7 @@ class _CertMemo:
     start: dt.datetime
     end: dt.datetime
     error: CertificateError | None = None
+    path: list[x509.Certificate] = field(default_factory=list)
 
 
 class Discovery:
@@ -124,6 +131,7 @@ class Discovery:
         ssl_context: ssl.SSLContext | None = None,
         session: aiohttp.ClientSession | None = None,
         monotonic: Callable[[], float] | None = None,
+        revocation: RevocationCheck | None = None,
     ):
         self.config = config
         self.ap_trust = ap_trust
@@ -140,6 +148,7 @@ class Discovery:
         self.smp_cache: TTLCache[smp.SignedMetadata] = TTLCache(**kwargs)
         self.group_cache: TTLCache[smp.ServiceGroup] = TTLCache(**kwargs)
         self._cert_memo: dict[bytes, _CertMemo] = {}
+        self.revocation = revocation
 
     # --- construction / lifecycle ----------------------------------------------------------------
 
@@ -227,10 +236,22 @@ class Discovery:
                 smp_trust=self.smp_trust, at=self.clock(),
                 allow_sha1=self.config.allow_sha1, allow_http=self.config.allow_http,
                 max_bytes=self.config.max_response_bytes, timeout=self.config.smp_timeout)
+            if self.revocation is not None:
+                at = self.clock()
+                await self._check_revocation(self.smp_trust.verify(signed.signer, at=at), at, "smp-certificate")
             return signed, self.config.smp_cache_ttl
         return await self.smp_cache.get(("sm", base, participant, doctype), load)
 
+    async def _check_revocation(self, path: list[x509.Certificate], at: dt.datetime, what: str) -> None:
+        try:
+            await self.revocation(path, at)
+        except CertificateError as exc:
+            raise DiscoveryError(f"{what}-{exc.code}", f"{path[0].subject.rfc4514_string()}: {exc}") from exc
+
     def check_endpoint_certificate(self, der: bytes, at: dt.datetime) -> x509.Certificate:
+        return self._endpoint_memo(der, at).certificate
+
+    def _endpoint_memo(self, der: bytes, at: dt.datetime) -> _CertMemo:
         """Parse and validate an endpoint certificate against the AP trust set (memoised)."""
         memo = self._cert_memo.get(der)
         if memo is None:
@@ -248,7 +269,7 @@ class Discovery:
         if memo.error is not None:
             raise DiscoveryError(f"endpoint-certificate-{memo.error.code}",
                                  f"endpoint certificate {memo.certificate.subject.rfc4514_string()}: {memo.error}")
-        return memo.certificate
+        return memo
 
     def _validate(self, cert: x509.Certificate, at: dt.datetime) -> _CertMemo:
         try:
@@ -257,7 +278,7 @@ class Discovery:
             return _CertMemo(cert, at, at, exc)  # re-checked at the next different instant
         start = max(c.not_valid_before_utc for c in path)
         end = min(c.not_valid_after_utc for c in path)
-        return _CertMemo(cert, start, end)
+        return _CertMemo(cert, start, end, path=path)
 
     # --- the one call the sender uses ------------------------------------------------------------
 
@@ -292,7 +313,10 @@ class Discovery:
         now = self.clock()
         proc, ep = smp.select_endpoint(info, process, now, self.config.transport_profile)
         url = smp.check_url(ep.url, self.config.allow_http, "endpoint-bad-url")
-        cert = self.check_endpoint_certificate(ep.certificate_der, now)
+        memo = self._endpoint_memo(ep.certificate_der, now)
+        cert = memo.certificate
+        if self.revocation is not None:
+            await self._check_revocation(memo.path, now, "endpoint-certificate")
         return Endpoint(
             url=url,
             transport_profile=ep.transport_profile,

@@ -138,7 +138,10 @@ def make_resolver(nameservers: Sequence[str], timeout: float) -> dns.asyncresolv
         resolver = dns.asyncresolver.Resolver(configure=False)
         resolver.nameservers = [dns.nameserver.Do53Nameserver(*parse_nameserver(ns)) for ns in nameservers]
     else:
-        resolver = dns.asyncresolver.Resolver()
+        try:
+            resolver = dns.asyncresolver.Resolver()
+        except dns.resolver.NoResolverConfiguration:
+            resolver = dns.asyncresolver.Resolver(configure=False)  # lookups fail as dns-servfail
     resolver.lifetime = timeout
     resolver.timeout = timeout
     resolver.cache = None  # our own cache honours TTLs and negative answers

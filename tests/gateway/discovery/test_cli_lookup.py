@@ -92,9 +92,28 @@ def test_bad_identifier_exit_2(config, capsys):
 
 
 def test_prod_flag_refuses_mixed_trust(tmp_path, capsys):
+    # the default anchors follow --prod, but an explicit test set together with prod is refused
     path = tmp_path / "c.toml"
-    path.write_text('[trust]\nap_anchors = ["peppol-test"]\nsmp_anchors = ["peppol-test"]\n')
-    # the default anchors follow --prod, but an explicit test set with prod is refused
     path.write_text('[trust]\nap_anchors = ["peppol-test", "x.pem"]\n')
     assert main(["--config", str(path), "lookup", "0192:991825827", "--prod"]) == 2
     assert "mixes peppol-test" in capsys.readouterr().err
+
+
+def test_from_settings_mode_selects_zone_and_trust(tmp_path, trust_dir):
+    from gateway.config import load_settings
+    from gateway.discovery.lookup import Discovery
+    from gateway.discovery.sml import PROD_ZONE, TEST_ZONE
+
+    path = tmp_path / "c.toml"
+    path.write_text(f'[trust]\ncache = "{trust_dir}"\n[discovery]\nnameservers = ["127.0.0.1:5353"]\n')
+    settings = load_settings(path)
+    test = Discovery.from_settings(settings)
+    prod = Discovery.from_settings(settings, mode="prod")
+    assert test.config.zone == TEST_ZONE and prod.config.zone == PROD_ZONE
+    subjects = lambda store: {c.subject.rfc4514_string() for c in store.anchors}  # noqa: E731
+    assert any("ACCESS POINT TEST CA - G3" in s for s in subjects(test.ap_trust))
+    assert any("ACCESS POINT CA - G3" in s for s in subjects(prod.ap_trust))
+    assert not any("TEST" in s for s in subjects(prod.ap_trust) | subjects(prod.smp_trust))
+    assert any("SERVICE METADATA PUBLISHER TEST CA - G3" in s for s in subjects(test.smp_trust))
+    path.write_text(f'[trust]\ncache = "{trust_dir}"\n[discovery]\nsml_zone = "sml.example.test"\nmode = "prod"\n')
+    assert Discovery.from_settings(load_settings(path)).config.zone == "sml.example.test"

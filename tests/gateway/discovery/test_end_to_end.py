@@ -416,3 +416,23 @@ async def test_https_smp_with_untrusted_tls_is_unavailable(local_net, pki, parti
         with pytest.raises(DiscoveryUnavailable) as info:
             await discovery.lookup(participant, INVOICE)
     assert info.value.code == "smp-tls-error"
+
+
+async def test_revocation_hook(local_net, pki, participant):
+    from certs.trust import CertificateError
+
+    publish(local_net, pki, participant)
+    seen = []
+
+    async def revoked_endpoint(path, at):
+        seen.append(path[0].subject.rfc4514_string())
+        if path[0] == pki.ap.cert:
+            raise CertificateError("revoked", "serial on CRL")
+
+    async with make_discovery(local_net, pki) as discovery:
+        discovery.revocation = revoked_endpoint
+        with pytest.raises(DiscoveryError) as info:
+            await discovery.lookup(participant, INVOICE)
+    assert info.value.code == "endpoint-certificate-revoked"
+    assert any("PNO000901" in s for s in seen)  # the SMP signer was checked too
+    assert len(seen[-1]) > 0 and [p for p in seen if "PNO000123" in p]
