@@ -10,7 +10,7 @@ KIDs with an active mandate.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Protocol, Sequence, TypeVar
 
 from . import records as R
 from .incoming import Mandate, Payment
@@ -132,8 +132,20 @@ def next_banking_day(d: dt.date) -> dt.date:
     return d
 
 
-def settle_claims(claims: Iterable[object], register: Mapping[str, Mandate], *,
-                  paid_on: Mapping[str, dt.date] | None = None) -> tuple[list[Payment], list[object]]:
+class ClaimLike(Protocol):
+    @property
+    def kid(self) -> str: ...
+    @property
+    def amount_ore(self) -> int: ...
+    @property
+    def due_date(self) -> dt.date: ...
+
+
+C = TypeVar("C", bound=ClaimLike)
+
+
+def settle_claims(claims: Iterable[C], register: Mapping[str, Mandate], *,
+                  paid_on: Mapping[str, dt.date] | None = None) -> tuple[list[Payment], list[C]]:
     """Simulate Nets debiting accepted claims: (payments, claims not debited).
 
     A claim (anything with ``kid``, ``amount_ore``, ``due_date``) is debited
@@ -142,17 +154,17 @@ def settle_claims(claims: Iterable[object], register: Mapping[str, Mandate], *,
     ``paid_on`` overrides the settlement date per KID (tests of late runs).
     """
     payments: list[Payment] = []
-    rejected: list[object] = []
+    rejected: list[C] = []
     serial = 0
     for c in claims:
-        kid = getattr(c, "kid")
+        kid = c.kid
         m = register.get(kid)
         if m is None or not m.active:
             rejected.append(c)
             continue
         serial += 1
-        date = (paid_on or {}).get(kid) or next_banking_day(getattr(c, "due_date"))
-        payments.append(Payment(kid=kid, amount_ore=getattr(c, "amount_ore"), settlement_date=date,
+        date = (paid_on or {}).get(kid) or next_banking_day(c.due_date)
+        payments.append(Payment(kid=kid, amount_ore=c.amount_ore, settlement_date=date,
                                 transaction_type=15, transaction_number=serial, serial_number=serial,
                                 bank_date=date))
     return payments, rejected

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Collection, Literal
+from typing import Any, Literal
 
 from gateway.kid import KidError, validate_kid
 from gateway.norwegian_ids import NorwegianIdError, validate_kontonr

@@ -9,7 +9,6 @@ import os
 import pytest
 
 from gateway.channels.avtalegiro.claims import (
-    Cancellation,
     Claim,
     ClaimError,
     ClaimFileOptions,

@@ -205,7 +205,7 @@ def test_netsgiro_reads_our_nets_files():
 
 
 def test_we_read_netsgiro_written_files():
-    netsgiro = pytest.importorskip("netsgiro")
+    pytest.importorskip("netsgiro")
     from netsgiro import records as nr
 
     lines = [
