@@ -12,6 +12,8 @@ from gateway.api import documents, health, inbox, openapi, validate, webhook
 from gateway.api.auth import TokenCache, make_auth_middleware
 from gateway.api.errors import error_middleware
 from gateway.config import Settings
+from gateway.identity import load_identity
+from gateway.inbound.endpoint import as4_endpoint
 from gateway.inbound.processor import InboundProcessor
 from gateway.services import SERVICES, Services
 from gateway.store.db import make_engine
@@ -21,7 +23,8 @@ from gateway.webhooks import WebhookWorker
 log = logging.getLogger("sendgw")
 
 
-def create_app(settings: Settings, *, engine=None, validation=None, run_workers: bool | None = None) -> web.Application:
+def create_app(settings: Settings, *, engine=None, validation=None, run_workers: bool | None = None,
+               identity=None) -> web.Application:
     """The gateway's HTTP application. `engine`/`validation` may be injected (tests, benchmarks).
 
     With `run_workers` (default `[server] run_worker`) the background workers run in this process:
@@ -46,9 +49,11 @@ def create_app(settings: Settings, *, engine=None, validation=None, run_workers:
         client_max_size=settings.server.max_request_bytes,
     )
     svc = Services(settings=settings, engine=engine, validation=validation, payloads=payload_store_from(settings))
+    svc.extra["ap"] = identity if identity is not None else load_identity(settings)
     app[SERVICES] = svc
     for module in (health, openapi, validate, inbox, webhook, documents):
         app.router.add_routes(module.routes)
+    app.router.add_post(settings.server.as4_path, as4_endpoint)
 
     async def lifecycle(app: web.Application):
         await svc.validation.start()

@@ -100,6 +100,18 @@ class TrustSettings:
 
 
 @dataclass
+class As4Settings:
+    max_message_bytes: int = 256 * 1024 * 1024  # whole inbound MIME body
+    max_soap_bytes: int = 1024 * 1024  # the SOAP envelope part
+    max_parts: int = 16  # MIME parts, SOAP part included
+    max_decompressed_bytes: int = 512 * 1024 * 1024  # per payload after gunzip (decompression bombs)
+    spill_bytes: int = 1024 * 1024  # parts and bodies above this go through temporary files
+    tmp_dir: str = "var/tmp"  # where those temporary files live
+    not_serviced_http_status: int = 200  # HTTP status sent with a PEPPOL:NOT_SERVICED error signal
+    error_http_status: int = 500  # HTTP status sent with every other error signal
+
+
+@dataclass
 class WebhookSettings:
     timeout_seconds: float = 10.0
     first_retry_seconds: float = 5.0
@@ -133,6 +145,7 @@ class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     ap: ApSettings = field(default_factory=ApSettings)
     trust: TrustSettings = field(default_factory=TrustSettings)
+    as4: As4Settings = field(default_factory=As4Settings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     # free-form tables keyed by participant id, e.g. [routes."0192:923609016"]

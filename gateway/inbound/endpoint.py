@@ -1,0 +1,163 @@
+"""POST /as4: the receiving access point's HTTP edge.
+
+Order of work: read the body (spilling large ones to a temporary file) → the AS4 core verifies,
+decrypts and checks the message (off the event loop) → the final recipient must be a participant
+we host that accepts the document type (else EBMS:0004 PEPPOL:NOT_SERVICED) → the document, the
+raw message and our signed receipt are committed together → only then is the receipt sent.
+Every rejection is answered with a signed ebMS error signal and recorded in the event log only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import tempfile
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.as4 import (
+    SIGNAL_CONTENT_TYPE,
+    EbmsError,
+    Limits,
+    build_error_signal,
+    build_receipt,
+    not_serviced,
+    receive_user_message,
+)
+from gateway.identifiers import DocumentTypeId, IdentifierError, ParticipantId
+from gateway.services import services
+from gateway.store.db import run_db
+from gateway.store.inbox import InboundDocument, record_inbound, record_rejection
+from gateway.store.participants import find_participant
+
+log = logging.getLogger("sendgw.inbound")
+
+_crypto_pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sendgw-as4")
+CHUNK = 1 << 16
+
+
+def limits_from(settings) -> Limits:
+    a = settings.as4
+    return Limits(max_message_bytes=a.max_message_bytes, max_soap_bytes=a.max_soap_bytes, max_parts=a.max_parts,
+                  max_decompressed_bytes=a.max_decompressed_bytes, spill_bytes=a.spill_bytes)
+
+
+async def _read_body(request: web.Request, limits: Limits, tmp_dir: Path) -> bytes | Path:
+    """The request body in memory, or in a temporary file once it passes `spill_bytes`."""
+    if request.content_length is not None and request.content_length > limits.max_message_bytes:
+        raise EbmsError("EBMS:0007", f"message larger than {limits.max_message_bytes} bytes", check="message-size")
+    buf = bytearray()
+    fh = None
+    path = None
+    size = 0
+    try:
+        while chunk := await request.content.read(CHUNK):
+            size += len(chunk)
+            if size > limits.max_message_bytes:
+                raise EbmsError("EBMS:0007", f"message larger than {limits.max_message_bytes} bytes",
+                                check="message-size")
+            if fh is None and len(buf) + len(chunk) > limits.spill_bytes:
+                tmp_dir.mkdir(parents=True, exist_ok=True)
+                fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="as4-in-")
+                fh, path = os.fdopen(fd, "wb"), Path(name)
+                fh.write(buf)
+                buf.clear()
+            if fh is not None:
+                fh.write(chunk)
+            else:
+                buf += chunk
+    except BaseException:
+        if fh is not None:
+            fh.close()
+            path.unlink(missing_ok=True)
+        raise
+    if fh is not None:
+        fh.close()
+        return path
+    return bytes(buf)
+
+
+def _signal_response(svc, error: EbmsError, now: dt.datetime) -> web.Response:
+    ap = svc.extra["ap"]
+    body = build_error_signal(error, message_id=f"{uuid.uuid4()}@{ap.seat_id.lower()}", timestamp=now,
+                              signing_key=ap.key, signing_cert=ap.certificate,
+                              ref_to_message_id=error.ref_to_message_id)
+    status = (svc.settings.as4.not_serviced_http_status if error.is_not_serviced
+              else svc.settings.as4.error_http_status)
+    return web.Response(status=status, body=body, headers={"Content-Type": SIGNAL_CONTENT_TYPE})
+
+
+def _process(svc, body: bytes | Path, content_type: str, now: dt.datetime):
+    """CPU-bound part, run in a thread: verify/decrypt, check hosting, build the receipt."""
+    ap = svc.extra["ap"]
+    settings = svc.settings
+    received = receive_user_message(body, content_type, our_key=ap.key, our_cert=ap.certificate, trust=ap.ap_trust,
+                                    now=now, limits=limits_from(settings),
+                                    tmp_dir=settings.path(settings.as4.tmp_dir))
+    try:
+        hdr, sb = received.header, received.sbdh
+        try:
+            receiver = ParticipantId.parse(f"{sb.receiver_authority}::{sb.receiver}" if sb else hdr.final_recipient)
+            doctype = DocumentTypeId.parse(hdr.action)
+        except IdentifierError as exc:
+            raise EbmsError("EBMS:0003", f"unusable receiver or document type: {exc}", check="identifiers",
+                            ref_to_message_id=hdr.message_id) from exc
+        with svc.engine.connect() as conn:
+            hosted = find_participant(conn, receiver)
+        if hosted is None:
+            raise not_serviced(f"participant {receiver} is not served by this access point", hdr.message_id)
+        if not hosted.accepts(doctype):
+            raise not_serviced(f"participant {receiver} does not accept document type {doctype} here",
+                               hdr.message_id)
+        document = received.business_document(settings.path(settings.as4.tmp_dir))
+        try:
+            document_bytes = document.read_bytes()
+        finally:
+            document.close()
+        receipt = build_receipt(hdr.message_id, received.reference_xml,
+                                message_id=f"{uuid.uuid4()}@{ap.seat_id.lower()}", timestamp=now,
+                                signing_key=ap.key, signing_cert=ap.certificate)
+        raw = body.read_bytes() if isinstance(body, Path) else body
+        sender = f"{sb.sender_authority}::{sb.sender}" if sb else (hdr.original_sender or "")
+        return InboundDocument(
+            tenant_id=hosted.tenant_id, as4_message_id=hdr.message_id, conversation_id=hdr.conversation_id,
+            instance_id=sb.instance_identifier if sb else None, sender=sender.lower(), receiver=str(receiver),
+            document_type=str(doctype), process=f"{hdr.service_type}::{hdr.service}" if hdr.service_type else hdr.service,
+            sbd=received.payload.read_bytes(), document=document_bytes, raw_message=raw,
+            raw_content_type=content_type, receipt=receipt)
+    finally:
+        received.close()
+
+
+async def as4_endpoint(request: web.Request) -> web.StreamResponse:
+    svc = services(request.app)
+    if svc.extra.get("ap") is None:
+        raise web.HTTPServiceUnavailable(reason="AS4 is not configured on this gateway ([ap] section)")
+    now = dt.datetime.now(dt.timezone.utc)
+    loop = asyncio.get_running_loop()
+    limits = limits_from(svc.settings)
+    body: bytes | Path = b""
+    try:
+        body = await _read_body(request, limits, svc.settings.path(svc.settings.as4.tmp_dir))
+        doc = await loop.run_in_executor(_crypto_pool, _process, svc, body,
+                                         request.headers.get("Content-Type", ""), now)
+        recorded = await run_db(record_inbound, svc.engine, svc.payloads, doc)
+    except EbmsError as error:
+        log.info("rejected inbound AS4 message %s: %s", error.ref_to_message_id, error)
+        await run_db(record_rejection, svc.engine, {
+            "as4_message_id": error.ref_to_message_id, "code": error.code, "check": error.check,
+            "reason": error.reason, "remote": request.remote})
+        return _signal_response(svc, error, now)
+    finally:
+        if isinstance(body, Path):
+            body.unlink(missing_ok=True)
+    if not recorded.duplicate_message:
+        processor = svc.extra.get("inbound")
+        if processor is not None:
+            processor.wake()
+    return web.Response(status=200, body=recorded.receipt, headers={"Content-Type": SIGNAL_CONTENT_TYPE})
