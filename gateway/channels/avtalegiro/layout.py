@@ -364,10 +364,11 @@ def check_fields(layout: Layout, rec: RawRecord, scope: Scope) -> tuple[dict[str
 
     for f in layout.fields:
         s = text[f.start - 1:f.end]
+        off: int | None
         if f.kind is Kind.CONST:
             if s != f.const:
-                off = next(j for j, (a, b) in enumerate(zip(s, f.const)) if a != b)
-                bad(f, off, "field.constant", f"expected {f.const!r}, got {s!r}")
+                first = next(j for j, (a, b) in enumerate(zip(s, f.const)) if a != b)
+                bad(f, first, "field.constant", f"expected {f.const!r}, got {s!r}")
             values[f.name] = s
         elif f.kind is Kind.ZEROS:
             off = next((j for j, c in enumerate(s) if c != "0"), None)
