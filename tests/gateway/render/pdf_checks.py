@@ -119,3 +119,20 @@ def pdfa3_problems(data: bytes) -> list[str]:
     checker = getattr(pdf, "check_pdf_syntax", None) or pdf.check  # qpdf --check
     problems.extend(f"qpdf: {p}" for p in checker())
     return problems
+
+
+def text_positions(pdf: bytes) -> list[tuple[int, float, float, str]]:
+    """(page index, x mm from the left edge, baseline y mm from the top edge, text) for every text run."""
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    out: list[tuple[int, float, float, str]] = []
+    for index, page in enumerate(reader.pages):
+        height = float(page.mediabox.height)
+
+        def visit(text, cm, tm, _font, _size, index=index, height=height):
+            if text.strip():
+                x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+                y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+                out.append((index, x / 72 * 25.4, (height - y) / 72 * 25.4, text.strip()))
+
+        page.extract_text(visitor_text=visit)
+    return out

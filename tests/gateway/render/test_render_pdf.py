@@ -245,3 +245,22 @@ def test_output_is_reproducible(shared_dir, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     xml = _src(shared_dir, EHF_FAKTURA)
     assert render_pdf(xml) == render_pdf(xml)
+
+
+@pytest.mark.parametrize("print_ready", [False, True], ids=["screen", "print"])
+def test_address_sits_in_the_envelope_window_and_left_zone_is_clear(shared_dir, print_ready):
+    """C5/DL window (DIN 5008 B): 20 mm from the left, 45–90 mm from the top; 0–18 mm kept free."""
+    from tests.gateway.render.pdf_checks import text_positions
+    pdf = rendered(_src(shared_dir, EHF_FAKTURA), print_ready)
+    runs = text_positions(pdf)
+    recipient = ["The Buyercompany", "Att.: John Doe", "Anystreet 8", "Back door", "101 Anytown"]
+    for line in recipient:
+        [(page, x, y)] = [(p, x, y) for p, x, y, t in runs if t == line]
+        assert page == 0 and 19.5 <= x <= 21 and 47 <= y <= 88, (line, x, y)
+    returns = [(x, y) for p, x, y, t in runs if t.startswith("Returadresse:")]
+    if print_ready:
+        [(x, y)] = returns
+        assert 19.5 <= x <= 21 and 45 < y < 57.9  # inside the window, above the recipient
+    else:
+        assert returns == []
+    assert min(x for _, x, _, _ in runs) >= 18  # inserter barcode zone
