@@ -36,6 +36,8 @@ from gateway.discovery.xmlparse import parse_xml
 DS = "http://www.w3.org/2000/09/xmldsig#"
 C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 C14N_COMMENTS = C14N + "#WithComments"
+C14N11 = "http://www.w3.org/2006/12/xml-c14n11"
+C14N11_COMMENTS = C14N11 + "#WithComments"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
 EXC_C14N_COMMENTS = EXC_C14N + "WithComments"
 ENVELOPED = DS + "enveloped-signature"
@@ -43,6 +45,10 @@ ENVELOPED = DS + "enveloped-signature"
 _C14N_METHODS = {
     C14N: (False, False),
     C14N_COMMENTS: (False, True),
+    # C14N 1.1 differs from 1.0 only in xml:id/xml:base/xml:lang inheritance into document subsets,
+    # which SMP documents do not use; signxml signs with 1.1 by default.
+    C14N11: (False, False),
+    C14N11_COMMENTS: (False, True),
     EXC_C14N: (True, False),
     EXC_C14N_COMMENTS: (True, True),
 }
