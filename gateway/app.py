@@ -25,7 +25,8 @@ log = logging.getLogger("sendgw")
 
 def create_app(settings: Settings, *, engine=None, validation=None, run_workers: bool | None = None,
                identity=None) -> web.Application:
-    """The gateway's HTTP application. `engine`/`validation` may be injected (tests, benchmarks).
+    """The gateway's HTTP application. `engine`/`validation` may be injected (tests, benchmarks);
+    an injected validation service is started and closed by its owner, not by the app.
 
     With `run_workers` (default `[server] run_worker`) the background workers run in this process:
     inbound validation + hand-over, webhook delivery.
@@ -33,6 +34,7 @@ def create_app(settings: Settings, *, engine=None, validation=None, run_workers:
     if engine is None:
         engine = make_engine(settings.database.url, base_dir=settings.base_dir,
                              pool_size=settings.database.pool_size, echo=settings.database.echo)
+    owns_validation = validation is None
     if validation is None:
         from validation.pool import ValidationPool
 
@@ -41,6 +43,7 @@ def create_app(settings: Settings, *, engine=None, validation=None, run_workers:
             workers=settings.validation.workers,
             max_bytes=settings.validation.max_bytes,
             schematron_after_xsd_error=settings.validation.schematron_after_xsd_error,
+            timeout=settings.validation.timeout_seconds,
         )
     if run_workers is None:
         run_workers = settings.server.run_worker
@@ -56,7 +59,8 @@ def create_app(settings: Settings, *, engine=None, validation=None, run_workers:
     app.router.add_post(settings.server.as4_path, as4_endpoint)
 
     async def lifecycle(app: web.Application):
-        await svc.validation.start()
+        if owns_validation:
+            await svc.validation.start()
         tasks: list[asyncio.Task] = []
         if run_workers:
             webhooks = WebhookWorker(engine, settings)
@@ -70,7 +74,8 @@ def create_app(settings: Settings, *, engine=None, validation=None, run_workers:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await svc.validation.close()
+        if owns_validation:
+            await svc.validation.close()
 
     app.cleanup_ctx.append(lifecycle)
     return app

@@ -101,3 +101,13 @@ def engine(db_url):
     upgrade(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def artefact_cache(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache holding every pinned official validation artefact, synced from the mirror."""
+    from schematron.sync import sync
+
+    target = tmp_path_factory.mktemp("artefacts")
+    sync(target, shared_dir / "artefacts")
+    return target

@@ -11,7 +11,7 @@ from gateway.api.errors import ApiError
 from gateway.store.db import run_db
 from gateway.store.tenants import Tenant, authenticate, hash_token
 
-TENANT_KEY = "sendgw.tenant"
+TENANT_KEY = web.RequestKey("sendgw.tenant", Tenant)
 PUBLIC_PATHS = {"/api/v1/openapi.json"}
 CACHE_SECONDS = 10.0  # how long a verified token is trusted without asking the database
 

@@ -9,6 +9,7 @@ import ssl
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
+from gateway.identity import IdentityError
 from gateway.commands._common import CommandError, engine_from, guarded, settings_from
 from gateway.store.migrate import SchemaOutOfDate, check_schema, current_revision, upgrade
 
@@ -54,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
         ssl_context.minimum_version = ssl.TLSVersion.TLSv1_2
         ssl_context.load_cert_chain(settings.path(settings.server.tls_certificate),
                                     settings.path(settings.server.tls_key))
-    app = create_app(settings, engine=engine)
+    try:
+        app = create_app(settings, engine=engine)
+    except IdentityError as exc:
+        raise CommandError(f"refusing to start: {exc}", 1) from exc
     web.run_app(app, host=settings.server.host, port=settings.server.port, ssl_context=ssl_context,
                 access_log=logging.getLogger("sendgw.access"), print=None)
     return 0
