@@ -1,0 +1,325 @@
+"""The validation engine: one document in, one report out.
+
+    v = Validator(Path("var/artefacts"))
+    report = v.validate(xml_bytes)                    # rule set chosen from the document
+    report = v.validate(xml_bytes, rules="peppol-billing-invoice@3.0.19")
+    report = v.validate(xml_bytes, at=datetime.date(2025, 9, 1))   # rules in force that day
+
+Layers run in order: the UBL XSD (lxml, each schema compiled once per process), then each
+Schematron layer as the official compiled XSLT (saxonche, each stylesheet compiled once per
+process and reused; the document is parsed by Saxon once and that tree is given to every layer).
+
+Hardening of the XSLT side: the Saxon processor is configured with an empty
+`allowedProtocols` list, so no stylesheet can read a file or a URL (document(), doc(),
+unparsed-text(), collection() all fail); stylesheets are compiled from verified text rather than
+from a path for the same reason. Documents cannot carry a DTD (see validation.xmlinput), so the
+parser has no entities to resolve.
+
+A `Validator` is meant for one thread; compiled stylesheets are not thread-safe and saxonche does
+not scale with threads anyway. Scale with processes: see validation.pool.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Iterable
+
+from lxml import etree
+
+from schematron.sync import MANIFEST
+from validation import svrl as svrl_mod
+from validation import xmlinput
+from validation.artefacts import Catalogue, Layer, RuleSet
+from validation.errors import ArtefactError, NotXmlError
+from validation.report import Item, LayerResult, Report
+
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+ALLOWED_PROTOCOLS = "http://saxon.sf.net/feature/allowedProtocols"
+
+_processor = None
+_processor_lock = threading.Lock()
+
+
+def saxon_processor():
+    """The process-wide Saxon processor, with all resource access switched off."""
+    global _processor
+    with _processor_lock:
+        if _processor is None:
+            from saxonche import PySaxonProcessor
+
+            proc = PySaxonProcessor(license=False)
+            proc.set_configuration_property(ALLOWED_PROTOCOLS, "")
+            _processor = proc
+        return _processor
+
+
+class _StderrTrap:
+    """Saxon reports dynamic errors on the process's stderr (fd 2) in addition to raising them.
+    While a transform runs, fd 2 points at a scratch file: the noise stays out of the CLI's and
+    the server's output and the text is used to enrich the error item (it names the XPath error
+    code, e.g. FORG0001)."""
+
+    def __init__(self) -> None:
+        self._file = None
+        self._saved: int | None = None
+        self._dirty = False
+
+    def __enter__(self) -> "_StderrTrap":
+        try:
+            sys.stderr.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+        try:
+            if self._file is None:
+                self._file = tempfile.TemporaryFile()
+            fd = self._file.fileno()
+            if self._dirty or os.lseek(fd, 0, os.SEEK_CUR):
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.ftruncate(fd, 0)
+                self._dirty = False
+            self._saved = os.dup(2)
+            os.dup2(fd, 2)
+        except OSError:
+            self._saved = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._saved is not None:
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+            self._saved = None
+
+    def text(self) -> str:
+        if self._file is None:
+            return ""
+        fd = self._file.fileno()
+        self._dirty = True
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, 65536).decode("utf-8", "replace")
+
+
+class _NoTrap:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def text(self) -> str:
+        return ""
+
+
+_XPATH_CODE = re.compile(r"\b((?:FO|XP|XT|XS|SX|FODC|FOUT)[A-Z]{0,4}\d{4})\b")
+_NS_SHORT = {
+    "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}": "cbc:",
+    "{urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2}": "cac:",
+    "{urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2}": "ext:",
+}
+_MAINDOC_NS = re.compile(r"\{urn:oasis:names:specification:ubl:schema:xsd:[A-Za-z]+-2\}")
+
+
+def _short_xsd_message(msg: str) -> str:
+    for long, short in _NS_SHORT.items():
+        msg = msg.replace(long, short)
+    return _MAINDOC_NS.sub("", msg)
+
+
+class Validator:
+    """Validate EHF / Peppol UBL documents with the pinned official artefacts."""
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        schematron_after_xsd_error: bool = True,
+        manifest_path: Path = MANIFEST,
+        quiet_engine: bool = True,
+    ):
+        self.cache_dir = Path(cache_dir)
+        self.max_bytes = max_bytes
+        self.schematron_after_xsd_error = schematron_after_xsd_error
+        self.catalogue = Catalogue(self.cache_dir, manifest_path)
+        self._xslt: dict[str, object] = {}
+        self._xsd: dict[str, etree.XMLSchema] = {}
+        self._lock = threading.RLock()
+        self._trap = _StderrTrap() if quiet_engine else _NoTrap()
+        self._xslt_processor = None
+
+    # -- artefacts -------------------------------------------------------------------------------
+    def rule_sets(self, on: dt.date | None = None) -> list[dict]:
+        """Every rule set with version, valid-from date and status on `on` (default today)."""
+        on = on or dt.date.today()
+        out = []
+        for rs in sorted(self.catalogue.sets.values(), key=lambda r: (r.family, r.valid_from)):
+            out.append({
+                "id": rs.id, "family": rs.family, "title": rs.title, "version": rs.version,
+                "valid_from": rs.valid_from.isoformat(), "status": self.catalogue.status_on(rs, on),
+                "pinned_status": rs.status,
+                "root_element": rs.root_element, "customization_id": rs.customization_id,
+                "customization_match": rs.customization_match, "profile_id_contains": rs.profile_id_contains,
+                "layers": [{"name": lay.name, "kind": lay.kind, "artefact": lay.artefact, "version": lay.version}
+                           for lay in rs.layers],
+                "notes": rs.notes,
+            })
+        return out
+
+    def warm_up(self, ids: Iterable[str] | None = None) -> list[str]:
+        """Compile the stylesheets and schemas of the given sets (ids or family names; default:
+        every set in force today) so that the first document does not pay for it."""
+        today = dt.date.today()
+        if ids is None:
+            sets = {self.catalogue.in_force(f, today, strict=False).id: None for f in self.catalogue.families}
+            chosen = [self.catalogue.sets[i] for i in sets]
+        else:
+            chosen = [self.catalogue.by_name(i, today, strict=False) for i in ids]
+        for rs in chosen:
+            if rs.xsd is not None:
+                self._schema(rs.xsd)
+            for layer in rs.schematron:
+                self._stylesheet(layer)
+        return [rs.id for rs in chosen]
+
+    def _schema(self, layer: Layer) -> etree.XMLSchema:
+        schema = self._xsd.get(layer.path)
+        if schema is None:
+            with self._lock:
+                schema = self._xsd.get(layer.path)
+                if schema is None:
+                    path = self.catalogue.verify_layer(layer)
+                    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+                    try:
+                        schema = etree.XMLSchema(etree.parse(str(path), parser))
+                    except (etree.XMLSchemaParseError, etree.XMLSyntaxError, OSError) as exc:
+                        raise ArtefactError(f"{path}: cannot load the schema: {exc}") from exc
+                    self._xsd[layer.path] = schema
+        return schema
+
+    def _stylesheet(self, layer: Layer):
+        ex = self._xslt.get(layer.path)
+        if ex is None:
+            with self._lock:
+                ex = self._xslt.get(layer.path)
+                if ex is None:
+                    text = self.catalogue.read(layer.path).decode("utf-8").lstrip("\ufeff")
+                    if self._xslt_processor is None:
+                        self._xslt_processor = saxon_processor().new_xslt30_processor()
+                    try:
+                        with self._trap:
+                            ex = self._xslt_processor.compile_stylesheet(stylesheet_text=text, encoding="UTF-8")
+                    except Exception as exc:  # PySaxonApiError
+                        raise ArtefactError(f"{self.cache_dir / layer.path}: cannot compile: {exc}") from exc
+                    self._xslt[layer.path] = ex
+        return ex
+
+    # -- validation ------------------------------------------------------------------------------
+    def choose(self, doc: xmlinput.Document, rules: str | None, at: dt.date | None) -> RuleSet:
+        on = at or dt.date.today()
+        strict = at is not None
+        if rules:
+            return self.catalogue.by_name(rules, on, strict=strict)
+        return self.catalogue.select(doc.namespace, doc.local, doc.customization_id, doc.profile_id,
+                                     on, strict=strict)
+
+    def validate(
+        self,
+        data: bytes,
+        rules: str | None = None,
+        at: dt.date | None = None,
+        *,
+        xsd: bool = True,
+    ) -> Report:
+        """Validate one document. Raises ValidationInputError subclasses for unusable input and
+        ArtefactError for a missing/tampered cache; every other outcome is a Report.
+
+        `rules` names a set (`family@version`) or a family (then the release in force on `at`);
+        `at` re-validates with the rules that were in force on that date. `xsd=False` runs only
+        the Schematron layers (the official unit tests are fragments, not schema-valid documents).
+        """
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        doc = xmlinput.parse(data, self.max_bytes)
+        rs = self.choose(doc, rules, at)
+        with self._lock:
+            return self._run(doc, rs, xsd)
+
+    def _run(self, doc: xmlinput.Document, rs: RuleSet, run_xsd: bool) -> Report:
+        report = Report(rules=rs.id, title=rs.title, document_type={
+            "root": doc.local, "namespace": doc.namespace, "customization_id": doc.customization_id,
+            "profile_id": doc.profile_id, "sbdh": doc.sbdh, "encoding": doc.encoding,
+        })
+        results = {}
+        for layer in rs.layers:
+            res = LayerResult(name=layer.name, kind=layer.kind, artefact=layer.artefact, version=layer.version,
+                              sha256=self.catalogue.sha256(layer.path))
+            report.layers.append(res)
+            results[layer.path] = res
+
+        xsd_failed = False
+        if rs.xsd is not None and run_xsd:
+            res = results[rs.xsd.path]
+            schema = self._schema(rs.xsd)
+            target = doc.root if doc.sbdh else doc.tree
+            if schema.validate(target):
+                res.status = "passed"
+            else:
+                res.status = "failed"
+                xsd_failed = True
+                for e in schema.error_log:
+                    report.add(Item(rule="XSD", severity="fatal", message=_short_xsd_message(e.message),
+                                    location=e.path or "", line=e.line or None, layer=rs.xsd.name))
+                    res.fatal += 1
+
+        layers = rs.schematron
+        if xsd_failed and not self.schematron_after_xsd_error:
+            report.schematron_skipped = True
+            for layer in layers:
+                results[layer.path].status = "skipped"
+            return report
+
+        executables = [self._stylesheet(layer) for layer in layers]
+        finder = svrl_mod.LineFinder(doc.root)
+        with self._trap as trap:
+            try:
+                node = saxon_processor().parse_xml(xml_text=doc.text, encoding="UTF-8")
+            except Exception as exc:  # PySaxonApiError
+                raise NotXmlError(f"not well-formed XML: {str(exc).strip()}") from None
+            outputs = []
+            for layer, ex in zip(layers, executables):
+                try:
+                    outputs.append((layer, ex.transform_to_string(xdm_node=node), None))
+                except Exception as exc:  # PySaxonApiError: a dynamic error inside the official rules
+                    outputs.append((layer, None, (str(exc).strip(), trap.text())))
+        for layer, out, err in outputs:
+            res = results[layer.path]
+            if err is not None:
+                res.status = "error"
+                res.fatal += 1
+                report.add(Item(rule="DYNAMIC-ERROR", severity="fatal", message=_dynamic_message(layer, *err),
+                                location="/", line=None, layer=layer.name))
+                continue
+            res.svrl = out
+            for f in svrl_mod.findings(out):
+                severity = "warning" if (f.flag or "").lower() in ("warning", "information", "info") else "fatal"
+                report.add(Item(rule=f.rule, severity=severity, message=f.message, location=f.location,
+                                line=finder.line(f.location), layer=layer.name, test=f.test))
+                if severity == "fatal":
+                    res.fatal += 1
+                else:
+                    res.warnings += 1
+            res.status = "failed" if res.fatal else "passed"
+        return report
+
+
+def _dynamic_message(layer: Layer, message: str, engine_output: str) -> str:
+    code = _XPATH_CODE.search(engine_output or "")
+    prefix = f"{code.group(1)}: " if code and code.group(1) not in message else ""
+    return (f"the {layer.name} rules stopped with a dynamic error, so the rest of this layer was not "
+            f"evaluated (usually a value of the wrong type in a document that is not schema-valid): "
+            f"{prefix}{message}")

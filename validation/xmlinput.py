@@ -1,0 +1,167 @@
+"""Reading an input document safely: size cap, no DTD, decoding per the XML declaration, SBDH.
+
+Hostile input is refused before any entity could be expanded: a document whose prolog holds a
+`<!DOCTYPE` (internal subset, entity declarations, external DTD) is a HostileXmlError, and lxml
+parses with entity resolution, DTD loading and network access off. Because no document with a DTD
+ever reaches Saxon, Saxon's own parser has nothing to resolve either.
+
+The document is decoded once, as its XML declaration (or BOM) says, and the resulting text is what
+Saxon parses, so a Latin-1 document is never read as UTF-8. A Peppol SBDH envelope is unwrapped:
+the business document inside it is validated, line numbers still refer to the original input.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import threading
+from dataclasses import dataclass
+
+from lxml import etree
+
+from validation.errors import DocumentTooLargeError, HostileXmlError, NotXmlError, UnknownDocumentTypeError
+
+SBDH_NS = "http://www.unece.org/cefact/namespaces/StandardBusinessDocumentHeader"
+CBC_NS = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
+_CUSTOMIZATION = f"{{{CBC_NS}}}CustomizationID"
+_PROFILE = f"{{{CBC_NS}}}ProfileID"
+
+# libxml2 refuses single text nodes above 10 MB unless "huge" mode is on; base64 attachments in
+# invoices can be that big. We retry in huge mode only for well-formedness limits of that kind,
+# and only ever after the prolog check below has ruled out a DTD.
+_HUGE_HINTS = ("huge", "xmlSAX2Characters", "Excessive depth", "too long", "Memory allocation failed")
+
+
+@dataclass
+class Document:
+    tree: etree._ElementTree  # the whole input (the SBDH envelope when there is one)
+    root: etree._Element  # the business document's root element
+    text: str  # the business document as text (for Saxon)
+    encoding: str
+    sbdh: bool
+    namespace: str
+    local: str
+    customization_id: str | None
+    profile_id: str | None
+
+    @property
+    def root_tag(self) -> str:
+        return f"{{{self.namespace}}}{self.local}" if self.namespace else self.local
+
+
+def _sniff_text(data: bytes) -> str:
+    """Enough of the input decoded to inspect its prolog (BOM / UTF-16 aware)."""
+    head = data[:65536]
+    for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+                     (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                     (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if head.startswith(bom):
+            return head[len(bom):].decode(enc, errors="replace")
+    if head[:4] == b"\x00<\x00?" or head[:2] == b"\x00<":
+        return head.decode("utf-16-be", errors="replace")
+    if head[:4] == b"<\x00?\x00" or head[:2] == b"<\x00":
+        return head.decode("utf-16-le", errors="replace")
+    return head.decode("latin-1")  # ASCII-compatible: markup characters are all we need
+
+
+_PROLOG_SKIP = re.compile(r"\s+|<\?.*?\?>|<!--.*?-->", re.S)
+
+
+def check_prolog(data: bytes) -> None:
+    """Refuse a DOCTYPE (DTD, entity declarations) in the prolog, before any parser sees it."""
+    text = _sniff_text(data)
+    pos = 0
+    while True:
+        m = _PROLOG_SKIP.match(text, pos)
+        if not m:
+            break
+        pos = m.end()
+    if text.startswith("<!DOCTYPE", pos) or text.startswith("<!ENTITY", pos):
+        raise HostileXmlError(
+            "documents with a DTD (<!DOCTYPE ...>) are refused: no DTDs, entity declarations or "
+            "external entities are processed"
+        )
+
+
+_local = threading.local()
+
+
+def _parser(huge: bool) -> etree.XMLParser:
+    """A hardened parser, one per thread (lxml parsers are reusable but not thread-safe)."""
+    key = "huge" if huge else "normal"
+    parser = getattr(_local, key, None)
+    if parser is None:
+        parser = _new_parser(huge)
+        setattr(_local, key, parser)
+    return parser
+
+
+def _new_parser(huge: bool) -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False, load_dtd=False, dtd_validation=False, no_network=True,
+        huge_tree=huge, collect_ids=False, remove_comments=False, remove_pis=False,
+    )
+
+
+def _syntax_message(exc: etree.XMLSyntaxError) -> str:
+    msg = str(exc.msg if getattr(exc, "msg", None) else exc).strip()
+    return msg or "not well-formed"
+
+
+def parse(data: bytes, max_bytes: int) -> Document:
+    if len(data) > max_bytes:
+        raise DocumentTooLargeError(
+            f"document is {len(data):,} bytes; the limit is {max_bytes:,} bytes"
+        )
+    if not data or data.isspace():
+        raise NotXmlError("empty document")
+    check_prolog(data)
+    try:
+        tree = etree.ElementTree(etree.fromstring(data, _parser(False)))
+    except etree.XMLSyntaxError as exc:
+        msg = _syntax_message(exc)
+        if not any(h in msg for h in _HUGE_HINTS):
+            raise NotXmlError(f"not well-formed XML: {msg}") from None
+        try:
+            tree = etree.ElementTree(etree.fromstring(data, _parser(True)))
+        except etree.XMLSyntaxError as exc2:
+            raise NotXmlError(f"not well-formed XML: {_syntax_message(exc2)}") from None
+    except ValueError as exc:  # e.g. unknown encoding
+        raise NotXmlError(f"not XML: {exc}") from None
+    info = tree.docinfo
+    if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
+        raise HostileXmlError("documents with a DTD are refused")
+    root = tree.getroot()
+    if root.tag is etree.Entity or not isinstance(root.tag, str):
+        raise NotXmlError("no root element")
+
+    encoding = info.encoding or "UTF-8"
+    sbdh = etree.QName(root).namespace == SBDH_NS and etree.QName(root).localname == "StandardBusinessDocument"
+    if sbdh:
+        payload = next((el for el in root.iterchildren(tag=etree.Element)
+                        if etree.QName(el).namespace != SBDH_NS), None)
+        if payload is None:
+            raise UnknownDocumentTypeError("SBDH envelope without a business document inside")
+        text = etree.tostring(payload, encoding="unicode", with_tail=False)
+        root = payload
+    else:
+        text = _decode(data, encoding, tree)
+    q = etree.QName(root)
+    cust = root.find(_CUSTOMIZATION)
+    prof = root.find(_PROFILE)
+    return Document(
+        tree=tree, root=root, text=text, encoding=encoding, sbdh=sbdh,
+        namespace=q.namespace or "", local=q.localname,
+        customization_id=(cust.text or "").strip() if cust is not None else None,
+        profile_id=(prof.text or "").strip() if prof is not None else None,
+    )
+
+
+def _decode(data: bytes, encoding: str, tree: etree._ElementTree) -> str:
+    """The input decoded per its declaration; lxml already proved that decoding well-formed."""
+    try:
+        text = data.decode(encoding)
+    except (LookupError, UnicodeDecodeError):
+        # An encoding Python does not know by that name: let libxml2's decoding stand.
+        return etree.tostring(tree, encoding="unicode")
+    return text[1:] if text.startswith("\ufeff") else text
