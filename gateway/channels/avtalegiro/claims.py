@@ -59,7 +59,7 @@ class Claim:
     payer_name: str = ""
     external_ref: str = ""
     notify_payer: bool = False
-    specification: tuple[str, ...] = ()
+    specification: tuple[str, ...] | str = ()
 
 
 @dataclass(frozen=True)
@@ -177,6 +177,8 @@ def specification_records(transaction_number: int, lines: Sequence[str], index: 
     the spec forbids sending empty specification records.
     """
     opts = opts or ClaimFileOptions()
+    if isinstance(lines, str):  # one text block: one specification line per text line
+        lines = lines.splitlines()
     if len(lines) > MAX_SPEC_LINES:
         raise ClaimError("claim.specification", f"{len(lines)} specification lines, max {MAX_SPEC_LINES}", index)
     out = []

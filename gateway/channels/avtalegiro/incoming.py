@@ -72,6 +72,11 @@ class Payment:
                 self.partial_settlement_number, self.serial_number, self.transaction_number)
 
     @property
+    def date(self) -> dt.date:
+        """Alias of ``settlement_date`` (the Nets date of the transaction)."""
+        return self.settlement_date
+
+    @property
     def is_avtalegiro(self) -> bool:
         return self.transaction_type == 15
 
@@ -357,6 +362,16 @@ def parse_incoming_file(data: bytes | str, *, expected_recipient: str | None = N
     return result
 
 
+def parse_mandate_file(data: bytes | str, *, expected_recipient: str | None = None) -> list[Mandate]:
+    """Strictly parse a file from Nets and return its mandate records."""
+    return parse_incoming_file(data, expected_recipient=expected_recipient).mandates
+
+
+def parse_settlement_file(data: bytes | str, *, expected_recipient: str | None = None) -> list[Payment]:
+    """Strictly parse a file from Nets and return its OCR payments."""
+    return parse_incoming_file(data, expected_recipient=expected_recipient).payments
+
+
 def apply_mandate_updates(current: Mapping[str, Mandate], assignments: Iterable[MandateAssignment]) -> dict[str, Mandate]:
     """New mandate register (KID -> active mandate) after a Nets file.
 
@@ -383,5 +398,6 @@ def has_active_mandate(register: Mapping[str, Mandate], kid: str) -> bool:
 
 __all__: Sequence[str] = (
     "IncomingFile", "Mandate", "MandateAssignment", "Payment", "SettlementAssignment",
-    "apply_mandate_updates", "has_active_mandate", "parse_incoming_file",
+    "apply_mandate_updates", "has_active_mandate", "parse_incoming_file", "parse_mandate_file",
+    "parse_settlement_file",
 )

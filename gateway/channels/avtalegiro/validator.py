@@ -38,6 +38,7 @@ class ValidatorOptions:
 
     expected_data_sender: str | None = None
     accounts: frozenset[str] | None = None          # payee accounts on the agreement
+    check_account_mod11: bool = True                # kontonummer check digit of the payee account
     kid_algorithm: Literal["mod10", "mod11"] | None = None
     kid_min_length: int = 4
     kid_max_length: int = 25
@@ -246,7 +247,8 @@ class _Parser:
             self.assignment_numbers.add(number)
         if "assignment_account" in v:
             try:
-                validate_kontonr(parsed.account)
+                if self.o.check_account_mod11:
+                    validate_kontonr(parsed.account)
             except NorwegianIdError:
                 self.err("assignment.account", f"assignment account {parsed.account} fails MOD11",
                          rec.number, 25, Scope.ASSIGNMENT)

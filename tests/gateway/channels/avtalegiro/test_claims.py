@@ -213,3 +213,10 @@ def test_netsgiro_written_claims_equal_ours():
                 Claim("008000021688389", 100, dt.date(2026, 12, 20), "Per")]),
         ClaimFileOptions(line_ending="\n"))
     assert ours == theirs + b"\n"
+
+
+def test_specification_as_text_block(batch):
+    claim = dataclasses.replace(batch.claims[0], specification="Linje 1\n\nLinje 3")
+    lines = build_claim_records(dataclasses.replace(batch, claims=[claim], cancellations=[]))
+    specs = [(line[16:20], line[20:60].rstrip()) for line in lines if line.startswith("NY212149")]
+    assert specs == [("0011", "Linje 1"), ("0031", "Linje 3")]

@@ -13,6 +13,8 @@ from gateway.channels.avtalegiro.incoming import (
     apply_mandate_updates,
     has_active_mandate,
     parse_incoming_file,
+    parse_mandate_file,
+    parse_settlement_file,
 )
 from gateway.channels.avtalegiro.layout import LayoutRejected
 from gateway.channels.avtalegiro.validator import generate_mandate_file, generate_settlement_file
@@ -260,3 +262,11 @@ def test_banking_days_and_settling_claims():
     assert [(p.kid, p.amount_ore, p.settlement_date, p.transaction_type) for p in payments] == [
         ("12345674", 100, dt.date(2026, 12, 21), 15)]
     assert not_debited == [claims[1]]
+
+
+def test_convenience_parsers():
+    assert parse_settlement_file(settlement(), expected_recipient=SENDER) == PAYMENTS
+    assert PAYMENTS[0].date == D
+    assert [m.kid for m in parse_mandate_file(mandates())] == ["008000011688373", "12345674"]
+    with pytest.raises(LayoutRejected):
+        parse_settlement_file(patch(settlement(), 3, 40, "x"))

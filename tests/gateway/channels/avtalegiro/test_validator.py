@@ -246,3 +246,10 @@ def test_writer_output_always_passes_validator(batch):
         for ending in ("\r\n", "\n"):
             data = build_claim_file(dataclasses.replace(batch, claims=claims), ClaimFileOptions(line_ending=ending))
             assert validate_claim_file(data, ValidatorOptions(line_ending=ending, today=TODAY)).ok
+
+
+def test_account_check_digit_can_be_switched_off(data):
+    fake = patch(data, 2, 25, "88888888888")  # netsgiro's example account fails MOD11
+    fake = patch(fake, 11, 25, "88888888888")
+    assert ("assignment.account", 2, 25) in issues(validate_claim_file(fake))
+    assert validate_claim_file(fake, ValidatorOptions(check_account_mod11=False)).ok
