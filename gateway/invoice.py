@@ -8,6 +8,7 @@ or network access, because invoices come from untrusted senders.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import re
 from dataclasses import dataclass, field
@@ -270,6 +271,26 @@ class InvoiceFacts:
     def requests_payment(self) -> bool:
         """True when the payer is asked to pay something (not a credit note, amount > 0)."""
         return not self.is_credit_note and self.payable_amount > 0
+
+    def to_json(self) -> dict:
+        """JSON-ready dict (amounts as strings, dates ISO) for API responses and decision records."""
+        return _jsonable(dataclasses.asdict(self)) | {
+            "kid": self.kid, "account": self.account, "account_kind": self.account_kind,
+            "kontonummer": self.kontonummer, "payment_means_code": self.payment_means_code,
+            "requests_payment": self.requests_payment,
+        }
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    return value
 
 
 # --------------------------------------------------------------------------- parsing

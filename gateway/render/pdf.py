@@ -9,6 +9,7 @@ every other URL, so nothing in an invoice can make the renderer touch the networ
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
 import io
 import mimetypes
@@ -124,3 +125,8 @@ def render_pdf(xml: bytes, *, print_ready: bool = False, embed_xml: bool | None 
     if embed_xml is None:
         embed_xml = not print_ready
     return _renderer().render(facts, bytes(xml) if embed_xml else None, print_ready)
+
+
+async def render_pdf_async(xml: bytes, *, print_ready: bool = False, embed_xml: bool | None = None) -> bytes:
+    """`render_pdf` in a worker thread, for aiohttp handlers and queue workers (keeps the loop free)."""
+    return await asyncio.to_thread(render_pdf, xml, print_ready=print_ready, embed_xml=embed_xml)

@@ -217,3 +217,12 @@ def test_latin1_encoded_document_is_decoded(shared_dir):
 def test_conformance_dir_is_where_the_examples_are(shared_dir):
     assert CONFORMANCE == (shared_dir / "conformance").resolve()
     assert len(EXAMPLES) >= 10  # ehf-billing-3, national NO, forward billing, reminders, payment requests ...
+
+
+def test_to_json_is_plain_json(shared_dir):
+    import json
+    data = extract_invoice_facts(_src(shared_dir, EHF_FAKTURA)).to_json()
+    again = json.loads(json.dumps(data))
+    assert again["payable_amount"] == "802.00" and again["due_date"] == "2013-07-20"
+    assert again["kid"] == "0003434323213231" and again["kontonummer"] == "86011117947"
+    assert again["lines"][0]["vat_rate"] == "25" and again["seller"]["orgnr"] == "123456785"

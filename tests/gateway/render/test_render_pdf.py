@@ -264,3 +264,10 @@ def test_address_sits_in_the_envelope_window_and_left_zone_is_clear(shared_dir, 
     else:
         assert returns == []
     assert min(x for _, x, _, _ in runs) >= 18  # inserter barcode zone
+
+
+async def test_render_pdf_async_matches_sync(shared_dir, monkeypatch):
+    from gateway.render import render_pdf_async
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    xml = _src(shared_dir, EHF_FAKTURA)
+    assert await render_pdf_async(xml) == render_pdf(xml)
