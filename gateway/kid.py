@@ -80,8 +80,19 @@ def mod11_check_digit(base: str) -> str:
     return str(11 - remainder)
 
 
+def _algo(algorithm: str | None) -> Algorithm | None:
+    """Accept ``MOD10``/``mod10`` spellings (Nets documents use upper case)."""
+    if algorithm is None:
+        return None
+    name = str(algorithm).strip().lower().replace("-", "").replace("_", "")
+    if name not in ALGORITHMS:
+        raise KidError("kid.algorithm", f"unknown KID algorithm {algorithm!r}")
+    return name  # type: ignore[return-value]
+
+
 def check_digit(base: str, algorithm: Algorithm) -> str:
     """Check digit for ``base`` under ``algorithm`` (``mod10``/``mod11``)."""
+    algorithm = _algo(algorithm) or algorithm
     if algorithm == "mod10":
         return mod10_check_digit(base)
     if algorithm == "mod11":
@@ -106,8 +117,9 @@ def validate_kid(
 
     ``algorithm=None`` accepts a KID valid under either MOD10 or MOD11.
     """
-    if algorithm is not None and algorithm not in ALGORITHMS:
-        raise KidError("kid.algorithm", f"unknown KID algorithm {algorithm!r}", kid)
+    algorithm = _algo(algorithm)
+    if not isinstance(kid, str):
+        raise KidError("kid.format", f"KID must be a string, got {type(kid).__name__}")
     value = normalize_kid(kid)
     if not value:
         raise KidError("kid.empty", "KID is empty", kid)
@@ -136,7 +148,9 @@ def kid_valid(kid: str, algorithm: Algorithm | None = None, **limits: int | bool
     """True if ``kid`` passes :func:`validate_kid` (``None`` = either algorithm)."""
     try:
         validate_kid(kid, algorithm, **limits)  # type: ignore[arg-type]
-    except KidError:
+    except KidError as exc:
+        if exc.code == "kid.algorithm":
+            raise  # a programming error, not an invalid KID
         return False
     return True
 
@@ -159,8 +173,7 @@ def make_kid(
     With ``allow_dash=False`` a MOD11 base whose check would be ``-`` raises
     ``kid.dash_not_allowed`` (callers then pick another invoice number).
     """
-    if algorithm not in ALGORITHMS:
-        raise KidError("kid.algorithm", f"unknown KID algorithm {algorithm!r}")
+    algorithm = _algo(algorithm) or "mod10"
     text = str(base)
     _require_digits(text, "KID base")
     kid = text + check_digit(text, algorithm)

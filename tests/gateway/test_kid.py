@@ -121,3 +121,13 @@ def test_unknown_algorithm():
     with pytest.raises(KidError) as exc:
         make_kid("123", "mod97")  # type: ignore[arg-type]
     assert exc.value.code == "kid.algorithm"
+
+
+def test_algorithm_spelling_and_types():
+    assert kid_valid("123456785", "MOD11") and make_kid("1234567", "MOD10") == "12345674"
+    with pytest.raises(KidError) as exc:
+        validate_kid(12345674)  # type: ignore[arg-type]
+    assert exc.value.code == "kid.format"
+    assert make_kid(1234567) == "12345674"
+    with pytest.raises(KidError):
+        kid_valid("12345674", "luhn")  # type: ignore[arg-type]

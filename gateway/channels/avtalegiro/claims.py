@@ -135,7 +135,7 @@ def _add_months(d: dt.date, months: int) -> dt.date:
 
 
 def _text(value: str, width: int, what: str, index: int, opts: ClaimFileOptions, *, truncate: bool) -> str:
-    text = " ".join(value.split())  # no control characters, no runs of blanks
+    text = " ".join((value or "").split())  # no control characters, no runs of blanks
     if opts.text_policy == "fold":
         text = fold_to_latin1(text)
     if len(text) > width:
