@@ -20,14 +20,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiohttp import web  # noqa: E402
+from aiohttp import web
 
-from certs.trust import TrustStore  # noqa: E402
-from gateway.discovery.lookup import Discovery, DiscoveryConfig  # noqa: E402
-from gateway.discovery.smp import service_metadata_url  # noqa: E402
-from gateway.identifiers import ParticipantId  # noqa: E402
-from tests.gateway.discovery.conftest import (  # noqa: E402  (test PKI + server helpers)
-    INVOICE, ZONE, LocalDns, LocalSmp, _DnsProtocol, issue, service_metadata_xml, sign,
+from certs.trust import TrustStore
+from gateway.discovery.lookup import Discovery, DiscoveryConfig
+from gateway.discovery.smp import service_metadata_url
+from gateway.identifiers import ParticipantId
+from tests.gateway.discovery.conftest import (
+    INVOICE,
+    ZONE,
+    LocalDns,
+    LocalSmp,
+    _DnsProtocol,
+    issue,
+    service_metadata_xml,
+    sign,
 )
 
 

@@ -108,19 +108,19 @@ class ParticipantId:
         return url_segment(self.scheme, self.value)
 
     @classmethod
-    def parse(cls, text: str, *, map_legacy: bool = False) -> "ParticipantId":
+    def parse(cls, text: str, *, map_legacy: bool = False) -> ParticipantId:
         """Parse `iso6523-actorid-upis::0192:923609016` or the bare value `0192:923609016`."""
         scheme, value = _split(text, PARTICIPANT_SCHEME, "participant")
         return cls.of(value, scheme=scheme, map_legacy=map_legacy)
 
     @classmethod
-    def unchecked(cls, scheme: str, value: str) -> "ParticipantId":
+    def unchecked(cls, scheme: str, value: str) -> ParticipantId:
         """Normalise without ICD checks: for comparing what a remote party (an SMP) answered."""
         return cls(scheme.strip().lower(), value.strip().lower())
 
     @classmethod
     def of(cls, value: str, icd: str | None = None, *, scheme: str = PARTICIPANT_SCHEME,
-           map_legacy: bool = False) -> "ParticipantId":
+           map_legacy: bool = False) -> ParticipantId:
         """Build from a value (`0192:923609016`) or from an ICD plus local id (EndpointID/@schemeID)."""
         scheme = scheme.strip().lower()
         if scheme != PARTICIPANT_SCHEME:
@@ -199,18 +199,18 @@ class DocumentTypeId:
         return self._parts()[3]
 
     @classmethod
-    def unchecked(cls, scheme: str, value: str) -> "DocumentTypeId":
+    def unchecked(cls, scheme: str, value: str) -> DocumentTypeId:
         """Normalise without syntax checks (scheme lower-cased, value trimmed, case kept)."""
         return cls(scheme.strip().lower(), value.strip())
 
     @classmethod
-    def parse(cls, text: str) -> "DocumentTypeId":
+    def parse(cls, text: str) -> DocumentTypeId:
         """Parse `scheme::value`; a value without scheme gets `busdox-docid-qns`."""
         scheme, value = _split(text, DOCTYPE_SCHEME, "document type")
         return cls.of(value, scheme)
 
     @classmethod
-    def of(cls, value: str, scheme: str = DOCTYPE_SCHEME) -> "DocumentTypeId":
+    def of(cls, value: str, scheme: str = DOCTYPE_SCHEME) -> DocumentTypeId:
         scheme = scheme.strip().lower()
         if scheme not in DOCTYPE_SCHEMES:
             raise IdentifierError("unsupported-scheme", f"document type scheme must be one of {DOCTYPE_SCHEMES}, got {scheme!r}")
@@ -235,10 +235,10 @@ class DocumentTypeId:
 
     @classmethod
     def from_parts(cls, root_namespace: str, local_name: str, customization_id: str, version: str = "2.1",
-                   scheme: str = DOCTYPE_SCHEME) -> "DocumentTypeId":
+                   scheme: str = DOCTYPE_SCHEME) -> DocumentTypeId:
         return cls.of(f"{root_namespace}::{local_name}##{customization_id}::{version}", scheme)
 
-    def wildcard_candidates(self) -> list["DocumentTypeId"]:
+    def wildcard_candidates(self) -> list[DocumentTypeId]:
         """Doctype ids to look for in a ServiceGroup, best first (PFUOI 4.3 wildcard selection).
 
         exact customization id, then `<id>*`, then repeatedly drop the last `@...` part and try `<id>*`.
@@ -246,7 +246,7 @@ class DocumentTypeId:
         ns, local, customization, version = self._parts()
         if customization is None:
             return [self]
-        base = customization[:-1] if customization.endswith("*") else customization
+        base = customization.removesuffix("*")
         ids = [base, base + "*"]
         shorter = base
         while "@" in shorter:
@@ -278,16 +278,16 @@ class ProcessId:
         return url_segment(self.scheme, self.value)
 
     @classmethod
-    def unchecked(cls, scheme: str, value: str) -> "ProcessId":
+    def unchecked(cls, scheme: str, value: str) -> ProcessId:
         return cls(scheme.strip().lower(), value.strip())
 
     @classmethod
-    def parse(cls, text: str) -> "ProcessId":
+    def parse(cls, text: str) -> ProcessId:
         scheme, value = _split(text, PROCESS_SCHEME, "process")
         return cls.of(value, scheme)
 
     @classmethod
-    def of(cls, value: str, scheme: str = PROCESS_SCHEME) -> "ProcessId":
+    def of(cls, value: str, scheme: str = PROCESS_SCHEME) -> ProcessId:
         scheme = scheme.strip().lower()
         if scheme not in PROCESS_SCHEMES:
             raise IdentifierError("unsupported-scheme", f"process scheme must be one of {PROCESS_SCHEMES}, got {scheme!r}")
@@ -383,7 +383,9 @@ def identifiers_from_ubl(xml: bytes, *, map_legacy: bool = False) -> DocumentIde
     Document type = `<root ns>::<root local name>##<CustomizationID>::<UBLVersionID or 2.1>`,
     process = `cenbii-procid-ubl::<ProfileID>`. An SBD is unwrapped to its UBL payload.
     """
-    from gateway.discovery.xmlparse import parse_xml  # lazy: keeps this module import-light
+    from gateway.discovery.xmlparse import (
+        parse_xml,  # lazy: keeps this module import-light
+    )
 
     root = parse_xml(xml, error=IdentifierError).getroot()
     if root.tag == f"{{{SBDH}}}StandardBusinessDocument":

@@ -14,7 +14,12 @@ import sys
 from certs.trust import TrustError
 from gateway.config import ConfigError, load_settings
 from gateway.discovery.errors import DiscoveryFailure, NotRegistered
-from gateway.identifiers import DocumentTypeId, IdentifierError, ParticipantId, ProcessId
+from gateway.identifiers import (
+    DocumentTypeId,
+    IdentifierError,
+    ParticipantId,
+    ProcessId,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -3,6 +3,11 @@
 Entry point for other code: `gateway.discovery.lookup.Discovery` (see docs/discovery.md).
 """
 
-from gateway.discovery.errors import DiscoveryError, DiscoveryFailure, DiscoveryUnavailable, NotRegistered
+from gateway.discovery.errors import (
+    DiscoveryError,
+    DiscoveryFailure,
+    DiscoveryUnavailable,
+    NotRegistered,
+)
 
 __all__ = ["DiscoveryError", "DiscoveryFailure", "DiscoveryUnavailable", "NotRegistered"]

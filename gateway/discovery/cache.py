@@ -11,10 +11,12 @@ beyond `max_entries`. The clock is injectable (monotonic seconds) so tests contr
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Hashable, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from gateway.discovery.errors import NotRegistered
 
@@ -96,7 +98,7 @@ class TTLCache(Generic[T]):
         if future is None:
             future = asyncio.ensure_future(self._load(key, loader))
             self._inflight[key] = future
-            future.add_done_callback(lambda f, k=key: self._done(k, f))
+            future.add_done_callback(functools.partial(self._done, key))
         else:
             self.stats.shared_waits += 1
         return await asyncio.shield(future)

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Awaitable, Callable, Sequence
 
 import aiohttp
 from cryptography import x509
@@ -39,7 +39,7 @@ RevocationCheck = Callable[[list[x509.Certificate], dt.datetime], Awaitable[None
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -141,19 +141,18 @@ class Discovery:
         self._session = session
         self._own_session = session is None
         self._resolver = sml.make_resolver(config.nameservers, config.dns_timeout)
-        kwargs = {"max_entries": config.cache_size, "negative_ttl": config.negative_cache_ttl}
-        if monotonic is not None:
-            kwargs["clock"] = monotonic
-        self.sml_cache: TTLCache[sml.SmlAnswer] = TTLCache(**kwargs)
-        self.smp_cache: TTLCache[smp.SignedMetadata] = TTLCache(**kwargs)
-        self.group_cache: TTLCache[smp.ServiceGroup] = TTLCache(**kwargs)
+        tick = monotonic or time.monotonic
+        size, negative = config.cache_size, config.negative_cache_ttl
+        self.sml_cache: TTLCache[sml.SmlAnswer] = TTLCache(size, negative, tick)
+        self.smp_cache: TTLCache[smp.SignedMetadata] = TTLCache(size, negative, tick)
+        self.group_cache: TTLCache[smp.ServiceGroup] = TTLCache(size, negative, tick)
         self._cert_memo: dict[bytes, _CertMemo] = {}
         self.revocation = revocation
 
     # --- construction / lifecycle ----------------------------------------------------------------
 
     @classmethod
-    def from_settings(cls, settings, mode: str | None = None, **kwargs) -> "Discovery":
+    def from_settings(cls, settings, mode: str | None = None, **kwargs) -> Discovery:
         """Build from `Settings`: zone and default trust by mode, trust sets from [trust]."""
         from gateway.config import ConfigError
 
@@ -200,7 +199,7 @@ class Discovery:
         if self._own_session and self._session is not None and not self._session.closed:
             await self._session.close()
 
-    async def __aenter__(self) -> "Discovery":
+    async def __aenter__(self) -> Discovery:
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -243,6 +242,8 @@ class Discovery:
         return await self.smp_cache.get(("sm", base, participant, doctype), load)
 
     async def _check_revocation(self, path: list[x509.Certificate], at: dt.datetime, what: str) -> None:
+        if self.revocation is None:
+            return
         try:
             await self.revocation(path, at)
         except CertificateError as exc:

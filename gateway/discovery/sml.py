@@ -17,8 +17,8 @@ import base64
 import hashlib
 import ipaddress
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import dns.asyncresolver
 import dns.exception

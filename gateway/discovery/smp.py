@@ -16,9 +16,9 @@ import asyncio
 import base64
 import binascii
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import aiohttp
 import yarl
@@ -145,7 +145,7 @@ def _text(el: etree._Element | None) -> str | None:
 def parse_datetime(text: str, what: str) -> dt.datetime:
     """xs:dateTime (or xs:date) -> aware UTC datetime; no zone means UTC."""
     value = text.strip()
-    if value.endswith("Z") or value.endswith("z"):
+    if value.endswith(("Z", "z")):
         value = value[:-1] + "+00:00"
     try:
         parsed = dt.datetime.fromisoformat(value)
@@ -157,8 +157,8 @@ def parse_datetime(text: str, what: str) -> dt.datetime:
         except ValueError as exc:
             raise DiscoveryError("smp-bad-response", f"{what} {text!r} is not an xs:dateTime") from exc
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed.astimezone(dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
 
 
 def _b64_der(text: str | None) -> bytes:
@@ -459,13 +459,14 @@ async def get_service_metadata(
     """Fetch, verify and identity-check the ServiceMetadata, following at most one SMP Redirect."""
     url = service_metadata_url(smp_url, participant, doctype)
     redirected_from: str | None = None
+    redirect: Redirect | None = None
     for hop in range(2):
         status, body = await fetch(session, url, max_bytes, timeout)
         if status != 200:
             raise _status_error(url, status, NotRegistered(
                 "doctype-not-served", f"{participant} is not registered for {doctype} (HTTP {status} from {url})"))
         signed = verify_signed_metadata(body, smp_trust, at, allow_sha1=allow_sha1, url=url)
-        if redirected_from is not None and not certificate_matches_uid(signed.signer, redirect.certificate_uid):
+        if redirect is not None and not certificate_matches_uid(signed.signer, redirect.certificate_uid):
             raise DiscoveryError(
                 "smp-redirect-certificate",
                 f"redirect target {url} is signed by {signed.signer.subject.rfc4514_string()}, "

@@ -52,7 +52,7 @@ _C14N_METHODS = {
     EXC_C14N: (True, False),
     EXC_C14N_COMMENTS: (True, True),
 }
-_SIGNATURE_METHODS = {
+_SIGNATURE_METHODS: dict[str, type[hashes.HashAlgorithm]] = {
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256": hashes.SHA256,
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384": hashes.SHA384,
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512": hashes.SHA512,
@@ -211,7 +211,8 @@ def verify_enveloped(data: bytes, allow_sha1: bool = False) -> VerifiedDocument:
     if not isinstance(public_key, rsa.RSAPublicKey):
         raise DiscoveryError("signature-algorithm", "the signer certificate does not hold an RSA key")
     try:
-        public_key.verify(signature_value, signed_info_c14n, padding.PKCS1v15(), _SIGNATURE_METHODS[sig_alg]())
+        hash_cls = _SIGNATURE_METHODS[sig_alg]
+        public_key.verify(signature_value, signed_info_c14n, padding.PKCS1v15(), hash_cls())  # type: ignore[abstract]
     except InvalidSignature as exc:
         raise DiscoveryError("signature-invalid", "ds:SignatureValue does not verify with the signer certificate") from exc
     return VerifiedDocument(root=root, signer=signer, signature_method=sig_alg, digest_method=digest_alg)

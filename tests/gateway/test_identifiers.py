@@ -181,7 +181,7 @@ def test_identifiers_from_ubl_credit_note_and_version():
 
 
 def test_identifiers_from_ubl_order():
-    xml = f"""<Order xmlns="urn:oasis:names:specification:ubl:schema:xsd:Order-2"
+    xml = """<Order xmlns="urn:oasis:names:specification:ubl:schema:xsd:Order-2"
       xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2"
       xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">
       <cbc:CustomizationID>urn:fdc:peppol.eu:poacc:trns:order:3</cbc:CustomizationID>

@@ -13,8 +13,8 @@ import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.rcode
@@ -35,7 +35,7 @@ from certs.trust import TrustStore
 from gateway.discovery import sml
 from gateway.identifiers import DocumentTypeId, ParticipantId, ProcessId
 
-NOW = dt.datetime.now(dt.timezone.utc)
+NOW = dt.datetime.now(dt.UTC)
 ZONE = "participant.sml.unit.test"
 INVOICE = DocumentTypeId.parse(
     "busdox-docid-qns::urn:oasis:names:specification:ubl:schema:xsd:Invoice-2::Invoice##"
@@ -161,7 +161,7 @@ WSA_NS = "http://www.w3.org/2005/08/addressing"
 
 
 def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def service_metadata_xml(participant: ParticipantId, doctype: DocumentTypeId, *, endpoint_url: str,
@@ -235,7 +235,7 @@ def sign(xml: bytes, signer: Issued, *, algorithm: str = "rsa-sha256", digest: s
 
 
 class _DnsProtocol(asyncio.DatagramProtocol):
-    def __init__(self, server: "LocalDns"):
+    def __init__(self, server: LocalDns):
         self.server = server
 
     def connection_made(self, transport):
@@ -261,7 +261,7 @@ class LocalDns:
     def answer(self, wire: bytes) -> bytes | None:
         try:
             query = dns.message.from_wire(wire)
-        except Exception:
+        except dns.exception.DNSException:
             return None
         question = query.question[0]
         name = question.name.to_text().rstrip(".").lower()

@@ -9,7 +9,14 @@ import pytest
 from gateway.cli import main
 from gateway.discovery.smp import service_metadata_url
 
-from .conftest import INVOICE, CREDIT_NOTE, ZONE, service_group_xml, service_metadata_xml, sign
+from .conftest import (
+    CREDIT_NOTE,
+    INVOICE,
+    ZONE,
+    service_group_xml,
+    service_metadata_xml,
+    sign,
+)
 
 
 @pytest.fixture
@@ -110,7 +117,7 @@ def test_from_settings_mode_selects_zone_and_trust(tmp_path, trust_dir):
     test = Discovery.from_settings(settings)
     prod = Discovery.from_settings(settings, mode="prod")
     assert test.config.zone == TEST_ZONE and prod.config.zone == PROD_ZONE
-    subjects = lambda store: {c.subject.rfc4514_string() for c in store.anchors}  # noqa: E731
+    subjects = lambda store: {c.subject.rfc4514_string() for c in store.anchors}
     assert any("ACCESS POINT TEST CA - G3" in s for s in subjects(test.ap_trust))
     assert any("ACCESS POINT CA - G3" in s for s in subjects(prod.ap_trust))
     assert not any("TEST" in s for s in subjects(prod.ap_trust) | subjects(prod.smp_trust))

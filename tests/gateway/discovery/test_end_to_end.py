@@ -12,8 +12,17 @@ from gateway.discovery.lookup import Discovery, DiscoveryConfig
 from gateway.discovery.smp import service_metadata_url
 
 from .conftest import (
-    BILLING, CREDIT_NOTE, INVOICE, NOW, ZONE, fresh_participant, redirect_xml, service_group_xml,
-    service_metadata_xml, sign, tls_context,
+    BILLING,
+    CREDIT_NOTE,
+    INVOICE,
+    NOW,
+    ZONE,
+    fresh_participant,
+    redirect_xml,
+    service_group_xml,
+    service_metadata_xml,
+    sign,
+    tls_context,
 )
 
 EP_URL = "https://ap.example.test/as4"

@@ -23,7 +23,7 @@ from gateway.discovery.smp import (
 from gateway.discovery.xmldsig import verify_enveloped
 from gateway.identifiers import DocumentTypeId, ParticipantId, ProcessId
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 VEFA = [
     "smp-servicemetadata-0192-12345678-no-dates.xml",
     "smp-servicemetadata-0192-923829644-active-2025-2027.xml",
