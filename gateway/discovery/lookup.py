@@ -18,6 +18,7 @@ import datetime as dt
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Self
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -199,7 +200,7 @@ class Discovery:
         if self._own_session and self._session is not None and not self._session.closed:
             await self._session.close()
 
-    async def __aenter__(self) -> Discovery:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc) -> None:
