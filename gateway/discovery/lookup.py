@@ -18,8 +18,8 @@ import datetime as dt
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Self
 from dataclasses import dataclass, field
+from typing import Self
 
 import aiohttp
 from cryptography import x509
