@@ -10,7 +10,8 @@ KIDs with an active mandate.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Iterable, Mapping, Protocol, Sequence, TypeVar
+from dataclasses import dataclass
+from typing import Collection, Generic, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 from . import records as R
 from .incoming import Mandate, Payment
@@ -144,26 +145,50 @@ class ClaimLike(Protocol):
 C = TypeVar("C", bound=ClaimLike)
 
 
+@dataclass(frozen=True)
+class NotDebited(Generic[C]):
+    """A claim Nets did not debit, and why: ``no_mandate``,
+    ``stopped_by_payer`` or ``limit_exceeded`` (payer's monthly amount limit)."""
+
+    claim: C
+    reason: str
+
+
 def settle_claims(claims: Iterable[C], register: Mapping[str, Mandate], *,
-                  paid_on: Mapping[str, dt.date] | None = None) -> tuple[list[Payment], list[C]]:
+                  paid_on: Mapping[str, dt.date] | None = None,
+                  stopped_kids: Collection[str] = (),
+                  monthly_limit_ore: int | Mapping[str, int] | None = None,
+                  ) -> tuple[list[Payment], list[NotDebited[C]]]:
     """Simulate Nets debiting accepted claims: (payments, claims not debited).
 
     A claim (anything with ``kid``, ``amount_ore``, ``due_date``) is debited
     as type 15 on the next banking day from its due date when an active
-    mandate exists for its KID; otherwise it is returned as not debited.
-    ``paid_on`` overrides the settlement date per KID (tests of late runs).
+    mandate exists for its KID, the payer has not stopped this debit and the
+    payer's limit for that calendar month is not exceeded (mandates carry an
+    amount limit, NOK 10 000/month by default at MPS; pass it per KID or as
+    one number). ``paid_on`` overrides the settlement date per KID.
     """
     payments: list[Payment] = []
-    rejected: list[C] = []
+    rejected: list[NotDebited[C]] = []
+    used: dict[tuple[str, int, int], int] = {}
     serial = 0
     for c in claims:
         kid = c.kid
         m = register.get(kid)
         if m is None or not m.active:
-            rejected.append(c)
+            rejected.append(NotDebited(c, "no_mandate"))
             continue
-        serial += 1
+        if kid in stopped_kids:
+            rejected.append(NotDebited(c, "stopped_by_payer"))
+            continue
         date = (paid_on or {}).get(kid) or next_banking_day(c.due_date)
+        limit = monthly_limit_ore.get(kid) if isinstance(monthly_limit_ore, Mapping) else monthly_limit_ore
+        key = (kid, date.year, date.month)
+        if limit is not None and used.get(key, 0) + c.amount_ore > limit:
+            rejected.append(NotDebited(c, "limit_exceeded"))
+            continue
+        used[key] = used.get(key, 0) + c.amount_ore
+        serial += 1
         payments.append(Payment(kid=kid, amount_ore=c.amount_ore, settlement_date=date,
                                 transaction_type=15, transaction_number=serial, serial_number=serial,
                                 bank_date=date))

@@ -261,7 +261,17 @@ def test_banking_days_and_settling_claims():
     payments, not_debited = settle_claims(claims, {"12345674": Mandate("12345674")})
     assert [(p.kid, p.amount_ore, p.settlement_date, p.transaction_type) for p in payments] == [
         ("12345674", 100, dt.date(2026, 12, 21), 15)]
-    assert not_debited == [claims[1]]
+    assert [(n.claim, n.reason) for n in not_debited] == [(claims[1], "no_mandate")]
+
+    register = {"12345674": Mandate("12345674"), "55555550": Mandate("55555550")}
+    month = [C("12345674", 600_000, dt.date(2026, 12, 1)), C("12345674", 500_000, dt.date(2026, 12, 15)),
+             C("12345674", 400_000, dt.date(2027, 1, 4)), C("55555550", 100, dt.date(2026, 12, 1))]
+    payments, not_debited = settle_claims(month, register, monthly_limit_ore=1_000_000, stopped_kids={"55555550"})
+    assert [p.amount_ore for p in payments] == [600_000, 400_000]  # a new month has a fresh limit
+    assert [(n.claim.amount_ore, n.reason) for n in not_debited] == [
+        (500_000, "limit_exceeded"), (100, "stopped_by_payer")]
+    payments, _ = settle_claims(month[:2], register, monthly_limit_ore={"12345674": 2_000_000})
+    assert len(payments) == 2
 
 
 def test_convenience_parsers():
