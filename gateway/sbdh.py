@@ -343,9 +343,12 @@ def unwrap_business_document(source: Blob | bytes, tmp_dir=None, max_header_byte
         if not tag_m:
             raise SbdhError("invalid-business-message", "cannot locate the business document root")
         declared = {(p or b"") for p, _ in _XMLNS_RE.findall(tag_m.group(2))}
-        extra = b"".join(
-            (b" xmlns:" + p if p else b" xmlns") + b"=" + v for p, v in root_ns.items() if p not in declared
-        )
+        inherited = {p: v for p, v in root_ns.items() if p not in declared}
+        if inherited:
+            used = _prefixes_used(fh, body_start, end, inherited)
+            fh.seek(start)
+            inherited = {p: v for p, v in inherited.items() if p in used}
+        extra = b"".join((b" xmlns:" + p if p else b" xmlns") + b"=" + v for p, v in inherited.items())
         writer = BlobWriter(tmp_dir)
         writer.write(b'<?xml version="1.0" encoding="UTF-8"?>\n')
         insert_at = body_start + 1 + len(tag_m.group(1))
@@ -360,6 +363,28 @@ def unwrap_business_document(source: Blob | bytes, tmp_dir=None, max_header_byte
             writer.write(chunk)
             pos += len(chunk)
     return writer.finish()
+
+
+def _prefixes_used(fh, start: int, end: int, candidates: dict[bytes, bytes]) -> set[bytes]:
+    """Which inherited namespace prefixes the business document really uses (as `prefix:` in a
+    name or a QName value; the default namespace when an unprefixed name occurs). Copying only
+    those keeps the unwrapped document byte-identical to what the sender wrapped."""
+    patterns = {p: re.compile(rb"[<\s\"'/]" + re.escape(p) + rb":" if p else rb"<[A-Za-z_][\w.\-]*[\s/>]")
+                for p in candidates}
+    used: set[bytes] = set()
+    fh.seek(start)
+    pos, carry = start, b""
+    while pos < end and len(used) < len(candidates):
+        chunk = fh.read(min(CHUNK, end - pos))
+        if not chunk:
+            break
+        pos += len(chunk)
+        window = carry + chunk
+        for p, pat in patterns.items():
+            if p not in used and pat.search(window):
+                used.add(p)
+        carry = window[-256:]
+    return used
 
 
 def _root_qname(document: bytes) -> etree.QName:
