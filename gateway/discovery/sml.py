@@ -33,6 +33,8 @@ PROD_ZONE = "participant.sml.prod.tech.peppol.org"
 TEST_ZONE = "participant.sml.test.tech.peppol.org"
 SMP_SERVICE = "meta:smp"
 MAX_REGEXP = 1024
+_MATCH_ALL = {".*", "^.*$", "^.*", ".*$", "^(.*)$"}
+_NESTED_QUANTIFIER = re.compile(r"\)[*+?{]")  # a quantified group, e.g. (a+)+
 
 
 def naptr_label(participant: ParticipantId | str) -> str:
@@ -71,6 +73,11 @@ def apply_naptr_regexp(regexp: str, subject: str) -> str:
     if len(parts) != 3 or parts[2] not in ("", "i"):
         raise DiscoveryError("sml-bad-regexp", f"NAPTR regexp {regexp!r} is not <d>pattern<d>replacement<d>[i]")
     pattern, replacement, flags = parts
+    if pattern in _MATCH_ALL and "\\" not in replacement:
+        return replacement  # the U-NAPTR/BDXL form "!.*!<URI>!": the whole subject becomes the URI
+    if len(pattern) > 256 or _NESTED_QUANTIFIER.search(pattern):
+        # DNS data is not authenticated here: refuse patterns that can backtrack catastrophically
+        raise DiscoveryError("sml-bad-regexp", f"NAPTR regexp pattern {pattern!r} is too complex")
     try:
         compiled = re.compile(pattern, re.IGNORECASE if flags == "i" else 0)
     except re.error as exc:

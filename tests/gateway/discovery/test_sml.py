@@ -93,3 +93,13 @@ def test_parse_nameserver():
     for bad in ("dns.example:53", "127.0.0.1:0", "127.0.0.1:x"):
         with pytest.raises(ValueError):
             parse_nameserver(bad)
+
+
+def test_catastrophic_pattern_refused():
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(DiscoveryError) as info:
+        apply_naptr_regexp("!^([a-z2-7]+)+\\.$!https://x.test!", "a" * 52 + "!")
+    assert info.value.code == "sml-bad-regexp"
+    assert time.perf_counter() - t0 < 0.5
