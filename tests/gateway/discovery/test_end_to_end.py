@@ -445,3 +445,12 @@ async def test_revocation_hook(local_net, pki, participant):
     assert info.value.code == "endpoint-certificate-revoked"
     assert any("PNO000901" in s for s in seen)  # the SMP signer was checked too
     assert len(seen[-1]) > 0 and [p for p in seen if "PNO000123" in p]
+
+
+async def test_dns_server_down_is_retryable(local_net, pki, participant):
+    config = DiscoveryConfig(zone=ZONE, nameservers=(f"127.0.0.1:{local_net.dead_port}",), dns_timeout=0.5,
+                             allow_http=True)
+    async with Discovery(config, pki.ap_trust, pki.smp_trust) as discovery:
+        with pytest.raises(DiscoveryUnavailable) as info:
+            await discovery.lookup(participant, INVOICE)
+    assert info.value.code in ("dns-timeout", "dns-servfail", "dns-error")
