@@ -502,8 +502,19 @@ class _Parser:
                 if rec.ok:
                     self.transmission_end(rec, i - (start_index or 0) + 1)
             elif self.asg is None:
+                # a missing assignment start loses that assignment (spec), not the transmission;
+                # its records still count in the transmission totals
                 self.err("structure.outside_assignment", "transaction or assignment end record outside an "
-                         "assignment", rec.number, 7, Scope.TRANSMISSION)
+                         "assignment", rec.number, 7, Scope.ASSIGNMENT)
+                if k == "I1" and rec.ok:
+                    self.total_tx += 1
+                    amount, due = rec.text[32:49], rec.text[15:21]
+                    if amount.isdigit():
+                        self.total_amount += int(amount)
+                    try:
+                        self.all_dates.append(dt.datetime.strptime(due, "%d%m%y").date())
+                    except ValueError:
+                        pass
             elif not rec.ok:
                 self._unreadable_in_assignment(rec, k, typ)
             elif k == "I1":

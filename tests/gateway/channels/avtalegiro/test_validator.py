@@ -215,6 +215,11 @@ def test_reject_levels(data):
     report = validate_claim_file(patch(data, 10, 41, "6"))
     assert report.errors[0].scope is Scope.ASSIGNMENT
     assert report.accepted_claims() == [] and len(report.accepted_cancellations()) == 1
+    # missing assignment start: that assignment is lost, the claims assignment stays
+    report = validate_claim_file(patch(replace_record(data, 11, None), 14, 17, "00000014"))
+    assert issues(report) == [("structure.outside_assignment", n, 7) for n in (11, 12, 13)]
+    assert not report.transmission_rejected
+    assert len(report.accepted_claims()) == 2 and report.accepted_cancellations() == []
     # transmission level: nothing is processed
     report = validate_claim_file(patch(data, 15, 25, "1"))
     assert report.transmission_rejected
