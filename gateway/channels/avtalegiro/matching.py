@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Collection, Hashable, Iterable, Sequence
+from typing import Any, Collection, Hashable, Iterable, Iterator, Sequence
 
 from .incoming import Payment
 
@@ -58,6 +58,10 @@ class MatchResult:
     @property
     def paid_invoice_ids(self) -> list[Hashable]:
         return [m.invoice.invoice_id for m in self.matched]
+
+    def __iter__(self) -> Iterator[list[Any]]:
+        """``matched, unmatched = match_payments(...)``."""
+        return iter((self.matched, self.unmatched))
 
 
 def _norm(kid: str) -> str:

@@ -75,3 +75,9 @@ def test_two_invoices_same_kid_distinguished_by_amount():
     invoices = [OpenInvoice("A", "55555550", 10), OpenInvoice("B", "55555550", 20)]
     result = match_payments([pay(1, "55555550", 20), pay(2, "55555550", 10)], invoices)
     assert result.paid_invoice_ids == ["B", "A"]
+
+
+def test_result_unpacks_into_matched_and_unmatched():
+    matched, unmatched = match_payments([pay(1, "12345674", 5000), pay(2, "1", 1)], INVOICES)
+    assert [m.invoice.invoice_id for m in matched] == ["INV-3"]
+    assert [u.reason for u in unmatched] == [UnmatchedReason.UNKNOWN_KID]
