@@ -180,6 +180,8 @@ LAUGHS = b"""<?xml version="1.0"?>
     (XXE, "doctype-forbidden"),
     (LAUGHS, "doctype-forbidden"),
     (XXE.replace(b'<?xml version="1.0"?>\n', b"\n" * 5000), "doctype-forbidden"),
+    (XXE.replace(b'<?xml version="1.0"?>', b'<?xml version="1.0" encoding="UTF-16"?>').decode().encode("utf-16"),
+     "doctype-forbidden"),  # the byte pre-scan cannot see it; the parsed doctype is refused
     (b"not xml at all", "not-xml"),
     (b"<Invoice><unclosed></Invoice>", "not-xml"),
     (b"<Order xmlns='urn:oasis:names:specification:ubl:schema:xsd:Order-2'/>", "not-ubl"),

@@ -124,3 +124,35 @@ def test_from_settings_mode_selects_zone_and_trust(tmp_path, trust_dir):
     assert any("SERVICE METADATA PUBLISHER TEST CA - G3" in s for s in subjects(test.smp_trust))
     path.write_text(f'[trust]\ncache = "{trust_dir}"\n[discovery]\nsml_zone = "sml.example.test"\nmode = "prod"\n')
     assert Discovery.from_settings(load_settings(path)).config.zone == "sml.example.test"
+
+
+def test_static_route_replaces_discovery(tmp_path, pki, capsys):
+    (tmp_path / "ap.pem").write_bytes(pki.root.pem + pki.ap_ca.pem)
+    (tmp_path / "smp.pem").write_bytes(pki.root.pem + pki.smp_ca.pem)
+    (tmp_path / "receiver.pem").write_bytes(pki.rogue_ap.pem)  # pinned: no chain check
+    (tmp_path / "old.pem").write_bytes(pki.expired_ap.pem)
+    path = tmp_path / "sendgw.toml"
+    path.write_text(f"""
+[trust]
+ap_anchors = ["ap.pem"]
+smp_anchors = ["smp.pem"]
+[discovery]
+nameservers = ["127.0.0.1:9"]
+[routes."0192:923609016"]
+url = "https://ap.partner.test/as4"
+certificate = "receiver.pem"
+document_types = ["{INVOICE}"]
+[routes."9915:old"]
+url = "https://old.partner.test/as4"
+certificate = "old.pem"
+""")
+    assert main(["--config", str(path), "lookup", "0192:923609016", "--doctype", str(INVOICE), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["endpoint_url"] == "https://ap.partner.test/as4" and data["seat_id"] == "PNO000666"
+    assert data["smp_signer"] is None
+    assert main(["--config", str(path), "lookup", "0192:923609016", "--doctype", str(CREDIT_NOTE)]) == 1
+    assert main(["--config", str(path), "lookup", "9915:old", "--doctype", str(INVOICE)]) == 2
+    assert "endpoint-certificate-expired" in capsys.readouterr().err
+    path.write_text(path.read_text() + '\n[routes."0192:123456784"]\nurl = "https://x.test"\ncertificate = "old.pem"\n')
+    assert main(["--config", str(path), "lookup", "9915:old", "--doctype", str(INVOICE)]) == 2
+    assert "invalid-check-digit" in capsys.readouterr().err
