@@ -102,7 +102,7 @@ async def _run(args, discovery, participant, doctype, process) -> int:
             f"participant:       {info['participant']}",
             f"document type:     {info['document_type']}",
             f"process:           {info['process']}",
-            f"SMP URL:           {info['smp_url']}",
+            f"SMP URL:           {info['smp_url'] or '(static route from [routes])'}",
         ]
         if endpoint.redirected_from:
             lines.append(f"redirected from:   {endpoint.redirected_from}")
@@ -114,7 +114,7 @@ async def _run(args, discovery, participant, doctype, process) -> int:
             f"  issuer:          {cert['issuer']}",
             f"  valid:           {cert['not_before']} .. {cert['not_after']}",
             f"activation window: {info['activation'] or '-'} .. {info['expiration'] or '-'}",
-            f"SMP signed by:     {info['smp_signer']}",
+            f"SMP signed by:     {info['smp_signer'] or '-'}",
         ]
         _emit(args, info, lines)
         return 0

@@ -75,7 +75,7 @@ class Endpoint:
     participant: ParticipantId
     document_type: DocumentTypeId  # for wildcard lookups: the registered doctype that matched
     process: ProcessId
-    smp_signer: x509.Certificate
+    smp_signer: x509.Certificate | None  # None for a static route
     redirected_from: str | None = None
     require_business_level_signature: bool = False
     technical_contact_url: str | None = None
@@ -103,7 +103,7 @@ class Endpoint:
             },
             "activation": self.activation.isoformat() if self.activation else None,
             "expiration": self.expiration.isoformat() if self.expiration else None,
-            "smp_signer": self.smp_signer.subject.rfc4514_string(),
+            "smp_signer": self.smp_signer.subject.rfc4514_string() if self.smp_signer else None,
             "technical_contact_url": self.technical_contact_url,
         }
 
@@ -117,6 +117,56 @@ class _CertMemo:
     end: dt.datetime
     error: CertificateError | None = None
     path: list[x509.Certificate] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StaticRoute:
+    """A `[routes."<participant>"]` entry: replaces SML/SMP for one receiver (private networks, tests).
+
+    The certificate is pinned by the operator, so it is not chained to the AP trust set; only its
+    validity period is checked. `document_types` empty = every document type.
+    """
+
+    url: str
+    certificate: x509.Certificate
+    transport_profile: str = smp.AS4_PROFILE
+    document_types: tuple[DocumentTypeId, ...] = ()
+    process: ProcessId | None = None
+
+
+_ROUTE_KEYS = {"url", "certificate", "transport_profile", "document_types", "process"}
+
+
+def static_routes_from_settings(settings) -> dict[ParticipantId, StaticRoute]:
+    """Parse `[routes."<participant>"]` tables (url, certificate PEM path, optional
+    transport_profile, document_types, process); any problem is a ConfigError naming the table."""
+    from gateway.config import ConfigError
+    from gateway.identifiers import IdentifierError
+
+    routes: dict[ParticipantId, StaticRoute] = {}
+    for key, table in (settings.routes or {}).items():
+        where = f'[routes."{key}"]'
+        try:
+            participant = ParticipantId.parse(key)
+            if not isinstance(table, dict):
+                raise ConfigError(f"{where} must be a table")
+            unknown = set(table) - _ROUTE_KEYS
+            if unknown:
+                raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)} (known: {sorted(_ROUTE_KEYS)})")
+            url, cert_path = table.get("url"), table.get("certificate")
+            if not isinstance(url, str) or not url or not isinstance(cert_path, str) or not cert_path:
+                raise ConfigError(f"{where}: `url` and `certificate` (PEM file) are required")
+            pem = settings.path(cert_path).read_bytes()
+            certificate = x509.load_pem_x509_certificate(pem)
+            doctypes = tuple(DocumentTypeId.parse(d) for d in table.get("document_types", []))
+            process = ProcessId.parse(table["process"]) if table.get("process") else None
+        except IdentifierError as exc:
+            raise ConfigError(f"{where}: {exc}") from exc
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{where}: certificate: {exc}") from exc
+        routes[participant] = StaticRoute(url, certificate, str(table.get("transport_profile", smp.AS4_PROFILE)),
+                                          doctypes, process)
+    return routes
 
 
 class Discovery:
@@ -133,6 +183,7 @@ class Discovery:
         session: aiohttp.ClientSession | None = None,
         monotonic: Callable[[], float] | None = None,
         revocation: RevocationCheck | None = None,
+        static_routes: dict[ParticipantId, StaticRoute] | None = None,
     ):
         self.config = config
         self.ap_trust = ap_trust
@@ -149,6 +200,7 @@ class Discovery:
         self.group_cache: TTLCache[smp.ServiceGroup] = TTLCache(size, negative, tick)
         self._cert_memo: dict[bytes, _CertMemo] = {}
         self.revocation = revocation
+        self.static_routes = dict(static_routes or {})
 
     # --- construction / lifecycle ----------------------------------------------------------------
 
@@ -187,6 +239,7 @@ class Discovery:
             ctx = ssl.create_default_context()
             ctx.load_verify_locations(cafile=str(settings.path(d.tls_ca_file)))
             kwargs["ssl_context"] = ctx
+        kwargs.setdefault("static_routes", static_routes_from_settings(settings))
         return cls(config, ap_trust, smp_trust, **kwargs)
 
     def _http(self) -> aiohttp.ClientSession:
@@ -282,6 +335,26 @@ class Discovery:
         end = min(c.not_valid_after_utc for c in path)
         return _CertMemo(cert, start, end, path=path)
 
+    def _static_endpoint(self, participant: ParticipantId, doctype: DocumentTypeId, process: ProcessId | None,
+                         route: StaticRoute) -> Endpoint:
+        if route.document_types and doctype not in route.document_types:
+            raise NotRegistered("doctype-not-served", f"static route for {participant} does not list {doctype}")
+        if process is not None and route.process is not None and process != route.process:
+            raise NotRegistered("process-not-served", f"static route for {participant} is for process {route.process}")
+        url = smp.check_url(route.url, self.config.allow_http, "endpoint-bad-url")
+        now = self.clock()
+        cert = route.certificate
+        if not (cert.not_valid_before_utc <= now <= cert.not_valid_after_utc):
+            code = "expired" if now > cert.not_valid_after_utc else "not-yet-valid"
+            raise DiscoveryError(f"endpoint-certificate-{code}",
+                                 f"static route certificate {cert.subject.rfc4514_string()} is not valid now")
+        return Endpoint(
+            url=url, transport_profile=route.transport_profile, certificate=cert, seat_id=common_name(cert),
+            smp_url="", metadata_url="", activation=None, expiration=None, participant=participant,
+            document_type=doctype, process=process or route.process or ProcessId.unchecked("busdox-procid-transport", "busdox:noprocess"),
+            smp_signer=None, description="static route",
+        )
+
     # --- the one call the sender uses ------------------------------------------------------------
 
     async def lookup(
@@ -301,6 +374,9 @@ class Discovery:
             doctype = DocumentTypeId.parse(doctype)
         if isinstance(process, str):
             process = ProcessId.parse(process)
+        route = self.static_routes.get(participant)
+        if route is not None:
+            return self._static_endpoint(participant, doctype, process, route)
         registered = doctype
         if doctype.is_wildcard:
             group = await self.service_group(participant)
