@@ -107,7 +107,7 @@ async def test_auth_refused(smtp, tls_files, shared_dir):
     with pytest.raises(ChannelError) as err:
         await adapter.submit(adapter.render(make_request(shared_dir)))
     assert err.value.code == "auth-refused" and not err.value.transient
-    assert smtp.auth_failures == 1 and smtp.received == []
+    assert smtp.auth_failures >= 1 and smtp.received == []
 
 
 async def test_no_credentials_is_refused_by_server(smtp, tls_files, shared_dir):
