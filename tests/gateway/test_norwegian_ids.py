@@ -96,3 +96,39 @@ def test_2032_rule_is_opt_in():
     with pytest.raises(NorwegianIdError):
         validate_fodselsnummer(number)
     assert validate_fodselsnummer(number, allow_2032_rule=True) == number
+
+
+def _with_checks(first9: str, k1_remainder: int = 0) -> str | None:
+    w1 = (3, 7, 6, 1, 8, 9, 4, 5, 2)
+    base = sum(a * int(b) for a, b in zip(w1, first9))
+    k1 = next((k for k in range(10) if (base + k) % 11 == k1_remainder), None)
+    if k1 is None:
+        return None
+    w2 = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+    k2 = (11 - sum(a * int(b) for a, b in zip(w2, first9 + str(k1)))) % 11
+    return None if k2 == 10 else first9 + str(k1) + str(k2)
+
+
+def test_2032_numbers_without_century_information():
+    # individual number 600 with year 50: no century under the 1964 rules
+    number = next(n for n in (_with_checks(f"1503506{i:02d}", 3) for i in range(100)) if n)
+    with pytest.raises(NorwegianIdError):
+        validate_fodselsnummer(number)
+    assert validate_fodselsnummer(number, allow_2032_rule=True) == number
+    from gateway.norwegian_ids import fodselsnummer_birth_date
+
+    assert fodselsnummer_birth_date(number) is None  # century unknown
+    bad_date = next(n for n in (_with_checks(f"3102506{i:02d}", 3) for i in range(100)) if n)
+    with pytest.raises(NorwegianIdError) as exc:
+        validate_fodselsnummer(bad_date, allow_2032_rule=True)  # 31 February
+    assert exc.value.code == "fnr.component"
+
+
+def test_synthetic_tenor_numbers():
+    number = next(n for n in (_with_checks(f"0181901{i:02d}") for i in range(100)) if n)  # month 01 + 80
+    with pytest.raises(NorwegianIdError):
+        validate_fodselsnummer(number)
+    assert validate_fodselsnummer(number, allow_synthetic=True) == number
+    from gateway.norwegian_ids import fodselsnummer_birth_date
+
+    assert fodselsnummer_birth_date(number, allow_synthetic=True) == dt.date(1990, 1, 1)
