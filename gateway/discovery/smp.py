@@ -216,11 +216,15 @@ def _parse_service_information(el: etree._Element) -> ServiceInformation:
     for proc in ([] if process_list is None else process_list.findall(_smp("Process"))):
         s, v = _identifier(proc.find(_ids("ProcessIdentifier")), "ProcessIdentifier")
         pid = ProcessId.unchecked(s, v)
-        endpoints = tuple(
-            _parse_endpoint(ep)
-            for ep in proc.iterfind(f"{_smp('ServiceEndpointList')}/{_smp('Endpoint')}")
-        )
-        processes.append(ProcessInfo(pid, endpoints))
+        endpoints = []
+        for ep in proc.iterfind(f"{_smp('ServiceEndpointList')}/{_smp('Endpoint')}"):
+            try:
+                endpoints.append(_parse_endpoint(ep))
+            except DiscoveryError:
+                if (ep.get("transportProfile") or "").strip() == AS4_PROFILE:
+                    raise
+                # a broken endpoint of a transport we never use does not spoil the AS4 one
+        processes.append(ProcessInfo(pid, tuple(endpoints)))
     return ServiceInformation(participant, doctype, tuple(processes))
 
 

@@ -222,3 +222,25 @@ def test_vefa_service_group(shared_dir):
         parse_service_group(_read(shared_dir, "vefa-peppol", "smp-servicegroup-0192-991825827.xml"),
                             ParticipantId.parse("0192:923609016"))
     assert err.value.code == "smp-identifier-mismatch"
+
+
+def test_broken_non_as4_endpoint_ignored_broken_as4_endpoint_rejected(shared_dir, g2_smp):
+    from gateway.discovery.smp import _parse_service_information
+
+    data = _read(shared_dir, "peppol-commons", "smp-signed-servicemetadata-0106-as2-as4-sha1-valid.xml")
+    root = etree.fromstring(data)
+    ns = {"smp": "http://busdox.org/serviceMetadata/publishing/1.0/"}
+    info_el = root.find("smp:ServiceMetadata/smp:ServiceInformation", ns)
+    endpoints = info_el.findall(".//smp:Endpoint", ns)
+    profiles = [e.get("transportProfile") for e in endpoints]
+    assert "peppol-transport-as4-v2_0" in profiles and "busdox-transport-as2-ver1p0" in profiles
+    as2 = endpoints[profiles.index("busdox-transport-as2-ver1p0")]
+    as2.find("smp:Certificate", ns).text = "%%% not base64 %%%"
+    info = _parse_service_information(info_el)
+    _, endpoint = select_endpoint(info, None, dt.datetime(2020, 1, 1, tzinfo=UTC))
+    assert endpoint.transport_profile == "peppol-transport-as4-v2_0"
+    as4 = endpoints[profiles.index("peppol-transport-as4-v2_0")]
+    as4.find("smp:Certificate", ns).text = "%%% not base64 %%%"
+    with pytest.raises(DiscoveryError) as info_err:
+        _parse_service_information(info_el)
+    assert info_err.value.code == "smp-bad-response"
