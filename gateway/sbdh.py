@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,9 +279,14 @@ def read_sbdh(source: bytes | Blob | Path | BinaryIO, max_header_bytes: int = MA
             fh.close()
 
 
+_local = threading.local()
+
+
 def _check_document(data: bytes) -> Sbdh:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True,
-                             remove_comments=True, remove_pis=True)
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                                                 huge_tree=True, remove_comments=True, remove_pis=True)
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
@@ -387,15 +393,25 @@ def _prefixes_used(fh, start: int, end: int, candidates: dict[bytes, bytes]) -> 
     return used
 
 
+_PROLOG_RE = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->)", re.S)
+_START_RE = re.compile(rb"<(?:([A-Za-z_][\w.\-]*):)?([A-Za-z_][\w.\-]*)([^>]*)>", re.S)
+
+
 def _root_qname(document: bytes) -> etree.QName:
-    import io
-    try:
-        for _, el in etree.iterparse(io.BytesIO(document), events=("start",), resolve_entities=False,
-                                     no_network=True, load_dtd=False, huge_tree=True):
-            return etree.QName(el)
-    except etree.XMLSyntaxError as exc:
-        raise SbdhError("invalid-business-message", f"business document is not well-formed: {exc}") from exc
-    raise SbdhError("invalid-business-message", "business document has no root element")
+    """The business document root from its start tag (the whole SBD is parsed and checked after
+    building, so a wrong guess cannot slip through)."""
+    pos = 0
+    while m := _PROLOG_RE.match(document, pos):
+        pos = m.end()
+    m = _START_RE.match(document, pos + len(document[pos:]) - len(document[pos:].lstrip()))
+    if not m:
+        raise SbdhError("invalid-business-message", "business document has no root element")
+    prefix, local, attrs = m.group(1), m.group(2), m.group(3)
+    decl = {(p or b""): v[1:-1] for p, v in _XMLNS_RE.findall(attrs)}
+    ns = decl.get(prefix or b"")
+    if prefix and ns is None:
+        raise SbdhError("invalid-business-message", "business document root uses an undeclared prefix")
+    return etree.QName(ns.decode() if ns else None, local.decode())
 
 
 def build_sbd(

@@ -7,6 +7,8 @@ prefix-rewrite vector shows why).
 
 from __future__ import annotations
 
+import threading
+
 from lxml import etree
 
 from .constants import WSU_ID
@@ -16,7 +18,18 @@ class UnsafeXmlError(ValueError):
     """The document is not well-formed or uses a forbidden construct (DOCTYPE, entities)."""
 
 
+_local = threading.local()
+
+
 def _parser(huge: bool = False) -> etree.XMLParser:
+    """One hardened parser per thread (lxml parsers are reusable but not thread-safe)."""
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        parser = _local.parser = _new_parser(huge)
+    return parser
+
+
+def _new_parser(huge: bool = False) -> etree.XMLParser:
     return etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
         huge_tree=huge, remove_comments=False, remove_pis=False, collect_ids=False,
