@@ -54,15 +54,12 @@ def money(value: Decimal | None, currency: str) -> str:
 
 
 def number(value: Decimal | None, max_places: int = 4) -> str:
-    """Quantities and unit prices: as many decimals as given (at least 2 for prices), comma decimal."""
+    """Quantities: the decimals the invoice gives (trailing zeros dropped, at most `max_places`)."""
     if value is None:
         return ""
-    value = Decimal(value)
-    exponent = -value.as_tuple().exponent if value.as_tuple().exponent < 0 else 0
-    places = min(max(exponent, 0), max_places)
-    if places and value == value.quantize(Decimal(1).scaleb(-places)).to_integral_value():
-        places = 0  # 3.000 → 3
-    return amount(value.normalize() if places == 0 else value, places)
+    value = Decimal(value).normalize()
+    exponent = value.as_tuple().exponent
+    return amount(value, min(-exponent, max_places) if exponent < 0 else 0)
 
 
 def price(value: Decimal | None) -> str:
