@@ -15,6 +15,8 @@ from gateway.config import Settings
 from gateway.identity import load_identity
 from gateway.inbound.endpoint import as4_endpoint
 from gateway.inbound.processor import InboundProcessor
+from gateway.outbound.worker import OutboundWorker
+from gateway.discovery.lookup import Discovery
 from gateway.services import SERVICES, Services
 from gateway.store.db import make_engine
 from gateway.store.payloads import payload_store_from
@@ -24,12 +26,12 @@ log = logging.getLogger("sendgw")
 
 
 def create_app(settings: Settings, *, engine=None, validation=None, run_workers: bool | None = None,
-               identity=None) -> web.Application:
+               identity=None, discovery=None) -> web.Application:
     """The gateway's HTTP application. `engine`/`validation` may be injected (tests, benchmarks);
     an injected validation service is started and closed by its owner, not by the app.
 
     With `run_workers` (default `[server] run_worker`) the background workers run in this process:
-    inbound validation + hand-over, webhook delivery.
+    inbound validation + hand-over, webhook delivery, and (with an [ap] identity) the outbox.
     """
     if engine is None:
         engine = make_engine(settings.database.url, base_dir=settings.base_dir,
@@ -52,7 +54,11 @@ def create_app(settings: Settings, *, engine=None, validation=None, run_workers:
         client_max_size=settings.server.max_request_bytes,
     )
     svc = Services(settings=settings, engine=engine, validation=validation, payloads=payload_store_from(settings))
-    svc.extra["ap"] = identity if identity is not None else load_identity(settings)
+    ap = identity if identity is not None else load_identity(settings)
+    svc.extra["ap"] = ap
+    owns_discovery = discovery is None and run_workers and ap is not None
+    if owns_discovery:
+        discovery = Discovery.from_settings(settings)
     app[SERVICES] = svc
     for module in (health, openapi, validate, inbox, webhook, documents):
         app.router.add_routes(module.routes)
@@ -68,12 +74,18 @@ def create_app(settings: Settings, *, engine=None, validation=None, run_workers:
             svc.extra.update(webhooks=webhooks, inbound=inbound)
             tasks += [asyncio.create_task(webhooks.run(), name="webhooks"),
                       asyncio.create_task(inbound.run(), name="inbound")]
+            if ap is not None:
+                outbound = OutboundWorker(engine, svc.payloads, settings, ap, discovery)
+                svc.extra["outbound"] = outbound
+                tasks.append(asyncio.create_task(outbound.run(), name="outbound"))
         yield
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if owns_discovery:
+            await discovery.close()
         if owns_validation:
             await svc.validation.close()
 

@@ -9,6 +9,8 @@ import ssl
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
+from certs.trust import TrustError
+from gateway.config import ConfigError
 from gateway.identity import IdentityError
 from gateway.commands._common import CommandError, engine_from, guarded, settings_from
 from gateway.store.migrate import SchemaOutOfDate, check_schema, current_revision, upgrade
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
                                     settings.path(settings.server.tls_key))
     try:
         app = create_app(settings, engine=engine)
-    except IdentityError as exc:
+    except (IdentityError, ConfigError, TrustError) as exc:
         raise CommandError(f"refusing to start: {exc}", 1) from exc
     web.run_app(app, host=settings.server.host, port=settings.server.port, ssl_context=ssl_context,
                 access_log=logging.getLogger("sendgw.access"), print=None)

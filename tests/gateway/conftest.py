@@ -44,13 +44,14 @@ def validator(artefact_cache):
 
 
 @pytest.fixture
-def settings(db_url, tmp_path, artefact_cache):
+def settings(db_url, tmp_path, artefact_cache, trust_dir):
     s = Settings()
     s.database.url = db_url
     s.base_dir = tmp_path
     s.artefacts.cache = str(artefact_cache)
     s.validation.max_bytes = 2 * 1024 * 1024
     s.storage.directory = str(tmp_path / "payloads")
+    s.trust.cache = str(trust_dir)
     return s
 
 

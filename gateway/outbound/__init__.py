@@ -1,0 +1,1 @@
+"""The sending pipeline (corner 2): outbox worker."""

@@ -1,0 +1,342 @@
+"""The outbox worker (corner 2): lease queued documents, find the receiver, send over AS4.
+
+For each leased document: resolve the endpoint (a static `[routes]` entry, else SML/SMP
+discovery), build the SBDH + AS4 message once and store it as evidence *before* the first POST
+(every retry, also by another worker after a crash, re-sends exactly those bytes with the same
+MessageId), POST it, verify the signed receipt (signature + NRI digests), store it, mark the
+document delivered. Failures are classified:
+
+- transient (connect error, timeout, HTTP 5xx/408/429 without a signal, DNS/SMP unavailable,
+  an open circuit breaker) → `retrying` with exponential backoff and jitter until the deadline,
+  then `failed`;
+- permanent (an ebMS error signal, an invalid receipt, another 4xx) → `failed` at once;
+- not served (not registered in SML/SMP, or `EBMS:0004 PEPPOL:NOT_SERVICED`) → `undeliverable`,
+  which is where the B2C fallback takes over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import random
+import ssl
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import aiohttp
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from gateway.as4 import EbmsError, SignedReference, build_user_message, verify_receipt
+from gateway.discovery.errors import DiscoveryError, DiscoveryUnavailable, NotRegistered
+from gateway.identifiers import DocumentTypeId, ParticipantId, ProcessId
+from gateway.sbdh import build_sbd
+from gateway.store.db import run_db
+from gateway.store.inbox import add_event, add_evidence, evidence_of
+from gateway.store.outbox import (
+    DELIVERED,
+    FAILED,
+    RETRYING,
+    UNDELIVERABLE,
+    claim,
+    finish_attempt,
+    set_state,
+    start_attempt,
+)
+from gateway.store.schema import messages
+from gateway.webhooks import backoff, enqueue
+
+log = logging.getLogger("sendgw.outbound")
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Route:
+    url: str
+    certificate: x509.Certificate
+    seat_id: str
+    source: str  # "static" or "smp"
+
+
+@dataclass
+class Outcome:
+    kind: str  # delivered | transient | permanent | not-serviced
+    reason: str
+    http_status: int | None = None
+    receipt: bytes | None = None
+    signal: bytes | None = None
+
+
+class CircuitBreaker:
+    """Per endpoint: after `threshold` consecutive transient failures, hold sends for `seconds`."""
+
+    def __init__(self, threshold: int, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.threshold, self.seconds, self.clock = threshold, seconds, clock
+        self._failures: dict[str, int] = {}
+        self._open_until: dict[str, float] = {}
+
+    def open_for(self, url: str) -> float:
+        """Seconds the breaker for `url` stays open (0 when closed)."""
+        return max(0.0, self._open_until.get(url, 0.0) - self.clock())
+
+    def record(self, url: str, ok: bool) -> None:
+        if ok:
+            self._failures.pop(url, None)
+            self._open_until.pop(url, None)
+            return
+        n = self._failures.get(url, 0) + 1
+        self._failures[url] = n
+        if n >= self.threshold:
+            self._open_until[url] = self.clock() + self.seconds
+
+
+def _fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def _refs_to_json(refs: list[SignedReference]) -> list[dict[str, Any]]:
+    return [{"uri": r.uri, "digest_method": r.digest_method, "digest_value": r.digest_value,
+             "transforms": list(r.transforms)} for r in refs]
+
+
+def _refs_from_json(items: list[dict[str, Any]]) -> list[SignedReference]:
+    return [SignedReference(i["uri"], i["digest_method"], i["digest_value"], tuple(i["transforms"])) for i in items]
+
+
+class OutboundWorker:
+    def __init__(self, engine, payloads, settings, identity, discovery=None, *,
+                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+                 rng: random.Random | None = None):
+        self.engine, self.payloads, self.settings = engine, payloads, settings
+        self.cfg = settings.outbound
+        self.identity, self.discovery = identity, discovery
+        self.clock, self.rng = clock, rng or random.Random()
+        self.owner = f"outbound-{uuid.uuid4().hex[:12]}"
+        self.breaker = CircuitBreaker(self.cfg.breaker_failures, self.cfg.breaker_seconds)
+        self._endpoint_slots: dict[str, asyncio.Semaphore] = {}
+        self._inflight: set[asyncio.Task] = set()
+        self._wake = asyncio.Event()
+        self._session: aiohttp.ClientSession | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _ssl(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context()
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.cfg.tls_ca_file:
+            ctx.load_verify_locations(self.settings.path(self.cfg.tls_ca_file))
+        return ctx
+
+    async def run(self) -> None:
+        connector = aiohttp.TCPConnector(ssl=self._ssl(), limit=self.cfg.concurrency * 2)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            self._session = session
+            try:
+                while True:
+                    try:
+                        started = await self.run_once()
+                    except Exception:
+                        log.exception("outbound worker iteration failed")
+                        started = 0
+                    if started == 0:
+                        self._wake.clear()
+                        try:
+                            await asyncio.wait_for(self._wake.wait(), 0.5)
+                        except asyncio.TimeoutError:
+                            pass
+            finally:
+                for task in list(self._inflight):
+                    task.cancel()
+                await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def run_once(self) -> int:
+        """Lease as many due documents as there is room for and start sending them."""
+        room = self.cfg.concurrency - len(self._inflight)
+        if room <= 0:
+            return 0
+        rows = await run_db(claim, self.engine, self.owner, dt.timedelta(seconds=self.cfg.lease_seconds), room,
+                            self.clock())
+        for row in rows:
+            task = asyncio.create_task(self._guarded(row))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+        return len(rows)
+
+    async def drain(self) -> None:
+        """Wait for the documents in flight (tests, graceful shutdown)."""
+        while self._inflight:
+            await asyncio.gather(*list(self._inflight), return_exceptions=True)
+
+    async def _guarded(self, row) -> None:
+        try:
+            await self.process(row)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the lease expires and another attempt follows
+            log.exception("sending %s failed unexpectedly", row.id)
+
+    # -- one document ----------------------------------------------------------------------------
+
+    async def resolve(self, row) -> Route:
+        """Where to send: a static `[routes]` entry or SML/SMP discovery (both in Discovery)."""
+        if self.discovery is None:
+            raise DiscoveryUnavailable("no-discovery", "SML/SMP discovery is not configured")
+        ep = await self.discovery.lookup(ParticipantId.parse(row.receiver), DocumentTypeId.parse(row.document_type),
+                                         ProcessId.parse(row.process))
+        return Route(ep.url, ep.certificate, ep.seat_id, "static" if ep.smp_signer is None else "smp")
+
+    def _prepared(self, row, route: Route) -> tuple[bytes, str, list[SignedReference]]:
+        """The stored AS4 request for this document and receiver certificate, built once."""
+        fp = _fingerprint(route.certificate)
+        with self.engine.begin() as conn:
+            for meta_ev in reversed(evidence_of(conn, row.id, "as4-request-meta")):
+                meta = json.loads(self.payloads.get(conn, meta_ev.payload_sha256))
+                if meta["receiver_certificate_sha256"] == fp:
+                    body = self.payloads.get(conn, meta["body_sha256"])
+                    return body, meta["content_type"], _refs_from_json(meta["signed_references"])
+            document = self.payloads.get(conn, row.document_sha256)
+            now = self.clock()
+            sbd = build_sbd(document, sender=ParticipantId.parse(row.sender).value,
+                            receiver=ParticipantId.parse(row.receiver).value,
+                            document_id=DocumentTypeId.parse(row.document_type).value,
+                            process_id=ProcessId.parse(row.process).value, country_c1="NO",
+                            instance_identifier=row.instance_id, creation_date_time=now)
+            out = build_user_message(
+                sbd, message_id=row.as4_message_id, timestamp=now, from_party=self.identity.seat_id,
+                to_party=route.seat_id, service=ProcessId.parse(row.process).value,
+                service_type=ProcessId.parse(row.process).scheme,
+                action=str(DocumentTypeId.parse(row.document_type)),
+                original_sender=ParticipantId.parse(row.sender).value,
+                final_recipient=ParticipantId.parse(row.receiver).value,
+                signing_key=self.identity.key, signing_cert=self.identity.certificate,
+                receiver_cert=route.certificate, conversation_id=row.conversation_id,
+                tmp_dir=self.settings.path(self.settings.as4.tmp_dir))
+            try:
+                body = out.read_bytes()
+            finally:
+                out.body.close()
+            body_sha = add_evidence(conn, self.payloads, row.id, "as4-request", body, out.content_type, now)
+            meta = {"content_type": out.content_type, "body_sha256": body_sha, "endpoint_url": route.url,
+                    "receiver_certificate_sha256": fp, "signed_references": _refs_to_json(out.signed_references)}
+            add_evidence(conn, self.payloads, row.id, "as4-request-meta", json.dumps(meta).encode(),
+                         "application/json", now)
+            return body, out.content_type, list(out.signed_references)
+
+    async def _post(self, route: Route, body: bytes, content_type: str, message_id: str,
+                    refs: list[SignedReference]) -> Outcome:
+        if not route.url.startswith("https://") and not (self.cfg.allow_http and route.url.startswith("http://")):
+            return Outcome("permanent", f"endpoint URL {route.url!r} is not https (set [outbound] allow_http for tests)")
+        assert self._session is not None
+        try:
+            async with self._session.post(route.url, data=body, headers={"Content-Type": content_type},
+                                          allow_redirects=False,
+                                          timeout=aiohttp.ClientTimeout(total=self.cfg.http_timeout_seconds)) as resp:
+                status = resp.status
+                answer = await resp.content.read(MAX_RESPONSE_BYTES + 1)
+                answer_type = resp.headers.get("Content-Type")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            return Outcome("transient", f"{type(exc).__name__}: {exc}"[:500])
+        if len(answer) > MAX_RESPONSE_BYTES:
+            return Outcome("permanent", "response larger than 4 MiB", status)
+        return await asyncio.to_thread(self._judge, status, answer, answer_type, route, message_id, refs)
+
+    def _judge(self, status: int, answer: bytes, answer_type: str | None, route: Route, message_id: str,
+               refs: list[SignedReference]) -> Outcome:
+        try:
+            verify_receipt(answer, route.certificate, message_id, refs, content_type=answer_type)
+            if status >= 300:
+                return Outcome("permanent", f"receipt with HTTP status {status}", status, receipt=answer)
+            return Outcome("delivered", "receipt verified", status, receipt=answer)
+        except EbmsError as exc:
+            if exc.peer:
+                if exc.is_not_serviced:
+                    return Outcome("not-serviced", f"{exc.code} {exc.detail}", status, signal=answer)
+                if "duplicate" in f"{exc.reason} {exc.detail} {exc.short_description}".lower():
+                    return Outcome("delivered", f"receiver reports a duplicate ({exc.code}): it already has the "
+                                                "message", status, signal=answer)
+                return Outcome("permanent", f"error signal {exc.code}: {exc.reason}", status, signal=answer)
+            if status >= 500 or status in (408, 429):
+                return Outcome("transient", f"HTTP {status} without a valid signal", status)
+            if status >= 300:
+                return Outcome("permanent", f"HTTP {status} without a valid signal", status)
+            return Outcome("permanent", f"invalid receipt: {exc.code} {exc.reason}", status, signal=answer)
+
+    async def process(self, row) -> None:
+        number = row.attempts + 1
+        now = self.clock()
+        try:
+            route = await self.resolve(row)
+        except NotRegistered as exc:
+            await run_db(self._record, row, number, None, Outcome("not-serviced", f"{exc.code}: {exc}"))
+            return
+        except (DiscoveryUnavailable, DiscoveryError) as exc:
+            await run_db(self._record, row, number, None, Outcome("transient", f"{exc.code}: {exc}"))
+            return
+        wait = self.breaker.open_for(route.url)
+        if wait > 0:
+            await run_db(self._reschedule, row, now + dt.timedelta(seconds=wait),
+                         f"circuit breaker open for {route.url}")
+            return
+        body, content_type, refs = await run_db(self._prepared, row, route)
+        attempt_id = await run_db(self._start_attempt, row, number, route.url)
+        slots = self._endpoint_slots.setdefault(route.url, asyncio.Semaphore(self.cfg.per_endpoint_concurrency))
+        async with slots:
+            outcome = await self._post(route, body, content_type, row.as4_message_id, refs)
+        self.breaker.record(route.url, outcome.kind != "transient")
+        await run_db(self._record, row, number, route, outcome, attempt_id)
+
+    # -- bookkeeping (database) --------------------------------------------------------------
+
+    def _start_attempt(self, row, number: int, url: str) -> int:
+        with self.engine.begin() as conn:
+            return start_attempt(conn, row.id, number, url, self.clock())
+
+    def _reschedule(self, row, when: dt.datetime, reason: str) -> None:
+        with self.engine.begin() as conn:
+            set_state(conn, row.id, RETRYING, owner=self.owner, next_attempt_at=when)
+            add_event(conn, row.id, "held", {"reason": reason})
+
+    def _record(self, row, number: int, route: Route | None, outcome: Outcome, attempt_id: int | None = None) -> None:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            if attempt_id is None:
+                attempt_id = start_attempt(conn, row.id, number, route.url if route else None, now)
+            finish_attempt(conn, attempt_id, outcome.kind, http_status=outcome.http_status,
+                           error=None if outcome.kind == "delivered" else outcome.reason, now=now)
+            if outcome.receipt:
+                add_evidence(conn, self.payloads, row.id, "receipt", outcome.receipt, "application/soap+xml", now)
+            if outcome.signal:
+                add_evidence(conn, self.payloads, row.id, "error-signal", outcome.signal, "application/soap+xml", now)
+            common = {"attempts": number, "endpoint_url": route.url if route else row.endpoint_url}
+            if outcome.kind == "delivered":
+                state, values = DELIVERED, {"last_error": None, "next_attempt_at": None}
+            elif outcome.kind == "not-serviced":
+                state, values = UNDELIVERABLE, {"last_error": outcome.reason, "next_attempt_at": None}
+            elif outcome.kind == "permanent":
+                state, values = FAILED, {"last_error": outcome.reason, "next_attempt_at": None}
+            else:
+                delay = backoff(number, self.cfg.first_retry_seconds, self.cfg.max_retry_seconds, self.rng)
+                when = now + dt.timedelta(seconds=delay)
+                if row.deadline_at is not None and when > row.deadline_at:
+                    state, values = FAILED, {"last_error": f"deadline passed; last error: {outcome.reason}",
+                                             "next_attempt_at": None}
+                else:
+                    state, values = RETRYING, {"last_error": outcome.reason, "next_attempt_at": when}
+            if not set_state(conn, row.id, state, owner=self.owner, now=now, **common, **values):
+                log.warning("lost the lease on %s before recording %s", row.id, outcome.kind)
+                return
+            add_event(conn, row.id, state, {"attempt": number, "reason": outcome.reason,
+                                            "endpoint": common["endpoint_url"]}, now)
+            if state != RETRYING or number == 1:
+                fresh = conn.execute(messages.select().where(messages.c.id == row.id)).first()
+                enqueue(conn, row.tenant_id, "document.status",
+                        {"id": row.id, "state": state, "receiver": row.receiver,
+                         "as4_message_id": row.as4_message_id, "reason": values.get("last_error"),
+                         "updated_at": fresh.updated_at.isoformat()}, row.id, now)
