@@ -268,9 +268,9 @@ class Discovery:
             return answer, answer.ttl
         return (await self.sml_cache.get(("sml", self.config.zone, participant), load)).smp_url
 
-    async def service_group(self, participant: ParticipantId) -> smp.ServiceGroup:
+    async def service_group(self, participant: ParticipantId, base: str | None = None) -> smp.ServiceGroup:
         """The (unsigned) list of document types registered for `participant`."""
-        base = await self.smp_url(participant)
+        base = base or await self.smp_url(participant)
 
         async def load():
             group = await smp.get_service_group(
@@ -279,9 +279,10 @@ class Discovery:
             return group, self.config.smp_cache_ttl
         return await self.group_cache.get(("sg", base, participant), load)
 
-    async def service_metadata(self, participant: ParticipantId, doctype: DocumentTypeId) -> smp.SignedMetadata:
+    async def service_metadata(self, participant: ParticipantId, doctype: DocumentTypeId,
+                               base: str | None = None) -> smp.SignedMetadata:
         """Verified ServiceMetadata (redirect followed) for exactly this participant and doctype."""
-        base = await self.smp_url(participant)
+        base = base or await self.smp_url(participant)
 
         async def load():
             signed = await smp.get_service_metadata(
@@ -377,15 +378,16 @@ class Discovery:
         route = self.static_routes.get(participant)
         if route is not None:
             return self._static_endpoint(participant, doctype, process, route)
+        base = await self.smp_url(participant)
         registered = doctype
         if doctype.is_wildcard:
-            group = await self.service_group(participant)
+            group = await self.service_group(participant, base)
             match = smp.choose_wildcard(doctype, group.document_types)
             if match is None:
                 raise NotRegistered("doctype-not-served",
                                     f"{participant} registers no {smp.AS4_PROFILE} doctype matching wildcard {doctype}")
             registered = match
-        signed = await self.service_metadata(participant, registered)
+        signed = await self.service_metadata(participant, registered, base)
         info = signed.content
         assert isinstance(info, smp.ServiceInformation)
         now = self.clock()
@@ -400,7 +402,7 @@ class Discovery:
             transport_profile=ep.transport_profile,
             certificate=cert,
             seat_id=common_name(cert),
-            smp_url=await self.smp_url(participant),
+            smp_url=base,
             metadata_url=signed.url,
             activation=ep.activation,
             expiration=ep.expiration,
