@@ -46,7 +46,7 @@ class AssetFetcher(URLFetcher):
         parts = urlsplit(url)
         path = Path(url2pathname(parts.path)).resolve() if parts.scheme == "file" and not parts.netloc else None
         if path is None or not path.is_file() or not any(path.is_relative_to(r) for r in self.roots):
-            self.refused.append(url[:200])
+            self.refused = [*self.refused[-99:], url[:200]]  # last 100, for tests and diagnostics
             raise ValueError(f"resource refused by the invoice renderer: {url[:80]}")
         mime = mimetypes.guess_type(path.name)[0] or (
             "font/ttf" if path.suffix == ".ttf" else "application/octet-stream")
