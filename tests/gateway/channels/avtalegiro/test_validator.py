@@ -109,7 +109,6 @@ MUTATIONS = [
     ("spec message type", lambda d: patch(d, 5, 16, "5"), ("field.constant", 5, 16)),
     ("data recipient not Nets", lambda d: patch(d, 1, 31, "1"), ("field.constant", 1, 31)),
     ("assignment start filler", lambda d: patch(d, 2, 9, "1"), ("field.filler_zeros", 2, 9)),
-    ("account fails MOD11", lambda d: patch(d, 2, 35, "2"), ("assignment.account", 2, 25)),
     ("duplicate assignment number", lambda d: patch(d, 11, 18, "4000086"), ("assignment.duplicate_number", 11, 18)),
     ("assignment end: transactions", lambda d: patch(d, 10, 9, "00000003"), ("assignment.number_of_transactions", 10, 9)),
     ("assignment end: records", lambda d: patch(d, 10, 17, "00000010"), ("assignment.number_of_records", 10, 17)),
@@ -253,8 +252,13 @@ def test_writer_output_always_passes_validator(batch):
             assert validate_claim_file(data, ValidatorOptions(line_ending=ending, today=TODAY)).ok
 
 
-def test_account_check_digit_can_be_switched_off(data):
+def test_account_check_digit_warns_or_rejects(data):
     fake = patch(data, 2, 25, "88888888888")  # netsgiro's example account fails MOD11
     fake = patch(fake, 11, 25, "88888888888")
-    assert ("assignment.account", 2, 25) in issues(validate_claim_file(fake))
-    assert validate_claim_file(fake, ValidatorOptions(check_account_mod11=False)).ok
+    report = validate_claim_file(fake)
+    assert report.ok
+    assert [(w.code, w.record, w.position) for w in report.warnings] == [
+        ("assignment.account_check_digit", 2, 25), ("assignment.account_check_digit", 11, 25)]
+    strict = validate_claim_file(patch(data, 2, 35, "2"), ValidatorOptions(check_account_mod11=True))
+    assert issues(strict) == [("assignment.account", 2, 25)]
+    assert strict.accepted_claims() == [] and len(strict.accepted_cancellations()) == 1
