@@ -470,5 +470,7 @@ def build_sbd(
         f"<BusinessScope>{scope_xml}</BusinessScope></StandardBusinessDocumentHeader>"
     ).encode("utf-8")
     sbd = header + body + b"</StandardBusinessDocument>"
-    read_sbdh(sbd)  # the result must pass our own checks
+    # The envelope must pass our own checks. Only the header and the document's root start tag are
+    # parsed here: the business document itself is validated (and fully parsed) before sending.
+    read_sbdh(sbd, full_parse_limit=0)
     return sbd

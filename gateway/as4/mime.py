@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
 from dataclasses import dataclass, field
 from email.message import Message
@@ -87,13 +88,16 @@ class _Reader:
     """Buffered reader over bytes or a binary file, counting bytes against the message cap."""
 
     def __init__(self, source: bytes | BinaryIO, cap: int):
-        self._src = source if not isinstance(source, (bytes, bytearray, memoryview)) else None
-        self.buf = bytearray(source) if self._src is None else bytearray()
-        self.total = len(self.buf)
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            if len(source) > cap:
+                raise EbmsError("EBMS:0007", f"message larger than {cap} bytes", check="message-size",
+                                http_status=413)
+            source = io.BytesIO(source)  # shares the bytes; parsed chunk by chunk like a file
+        self._src = source
+        self.buf = bytearray()
+        self.total = 0
         self.cap = cap
-        self.eof = self._src is None
-        if self.total > cap:
-            raise EbmsError("EBMS:0007", f"message larger than {cap} bytes", check="message-size", http_status=413)
+        self.eof = False
 
     def fill(self) -> bool:
         if self.eof:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -46,6 +47,7 @@ from .wssec import (
 )
 from .xml import UnsafeXmlError, parse_xml
 
+TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
 S12 = "{%s}" % NS_S12
 EB = "{%s}" % NS_EB
 WSSE = "{%s}" % NS_WSSE
@@ -317,6 +319,11 @@ def _receive(root, mime: MimeMessage, our_key, our_cert, check_cert, limits: Lim
     body_el = _single(root, S12 + "Body", root, "S12:Body")
     if body_el is None:
         raise invalid_header("SOAP Body missing", "soap-body")
+    for block in header_el:
+        if isinstance(block.tag, str) and block is not messaging and block.tag != WSSE + "Security" \
+                and block.get(S12 + "mustUnderstand") in ("true", "1"):
+            raise invalid_header(f"header block {block.tag} must be understood but is not supported",
+                                 "must-understand")
     hdr = read_header(messaging)
     for part in hdr.parts:
         ctype = part.prop("CompressionType")
@@ -428,8 +435,8 @@ def _check_pmode(hdr: UserMessageHeader, body_el, our_cert: x509.Certificate | N
         raise pmode_mismatch(f"MPC {hdr.mpc!r} is not the default MPC", "mpc")
     if hdr.ref_to_message_id:
         raise pmode_mismatch("a One-Way UserMessage must not carry RefToMessageId", "mep")
-    if not hdr.timestamp:
-        raise invalid_header("eb:Timestamp is missing", "timestamp")
+    if not TIMESTAMP_RE.match(hdr.timestamp):
+        raise invalid_header(f"eb:Timestamp {hdr.timestamp!r} is not an xs:dateTime", "timestamp")
     if not hdr.service:
         raise invalid_header("eb:Service is missing", "service")
     if not hdr.action:

@@ -453,3 +453,28 @@ def test_message_size_cap(pki, sbd):
     out = build(pki, sbd)
     e = rejected(pki, out.read_bytes(), out.content_type, limits=Limits(max_message_bytes=1000))
     assert (e.code, e.check, e.http_status) == ("EBMS:0007", "message-size", 413)
+
+
+def test_unknown_must_understand_header(pki, sbd):
+    m = Mutable(build(pki, sbd))
+    etree.SubElement(m.header, "{urn:other}Block", {"{%s}mustUnderstand" % NSMAP["S12"]: "true"})
+    e = rejected(pki, *m.pack())
+    assert (e.code, e.check) == ("EBMS:0009", "must-understand")
+
+
+def test_bad_timestamp(pki, sbd):
+    m = Mutable(build(pki, sbd))
+    m.find(".//eb:Timestamp").text = "yesterday"
+    m.resign(pki.sender.key)
+    e = rejected(pki, *m.pack())
+    assert (e.code, e.check) == ("EBMS:0009", "timestamp")
+
+
+def test_lf_only_framing_and_base64_parts_are_parsed(pki, sbd):
+    """Real peers send bare-LF MIME and base64 parts (phase4's WrongCompression vector does both)."""
+    from gateway.as4.mime import parse_multipart
+    body = (b"--b\nContent-Type: application/soap+xml\n\n<x/>\n--b\nContent-ID: <p1>\n"
+            b"Content-Transfer-Encoding: base64\n\n" + base64.encodebytes(b"payload bytes") + b"\n--b--\n")
+    mime = parse_multipart(body, 'multipart/related; boundary="b"; type="application/soap+xml"')
+    assert mime.soap == b"<x/>" and mime.attachments[0].content_id == "p1"
+    assert mime.attachments[0].blob.read_bytes() == b"payload bytes"
