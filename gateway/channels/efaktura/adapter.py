@@ -343,7 +343,7 @@ class EfakturaAdapter(ChannelAdapter):
     # -- track -----------------------------------------------------------------------------------
 
     async def track(self, channel_ref: str) -> list[TrackEvent]:
-        consignment = await self.client.get_consignment_status(channel_ref)
+        """One getInvoiceStatus poll; getConsignmentStatus only when it lists no invoice."""
         statuses = await self.client.get_invoice_status(channel_ref)
         events: list[TrackEvent] = []
         for st in statuses:
@@ -353,9 +353,9 @@ class EfakturaAdapter(ChannelAdapter):
             detail = f"invoice {st.invoice_number}: {st.status}"
             if st.error_code or st.error_message:
                 detail += " (" + " ".join(x for x in (st.error_code, st.error_message) if x) + ")"
-            at = st.status_time or consignment.status_time
-            events.append(TrackEvent(state, at or _now(), detail))  # type: ignore[arg-type]
-        if not events:
+            events.append(TrackEvent(state, st.status_time or _now(), detail))  # type: ignore[arg-type]
+        if not statuses:
+            consignment = await self.client.get_consignment_status(channel_ref)
             state = STATE_MAP.get(consignment.status)
             if state is not None:
                 events.append(TrackEvent(state, consignment.status_time or _now(),  # type: ignore[arg-type]
