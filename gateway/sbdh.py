@@ -223,63 +223,43 @@ def read_sbdh(source: bytes | Blob | Path | BinaryIO, max_header_bytes: int = MA
     try:
         head = fh.read(65536)
         _reject_doctype(head)
-        fh.seek(0)
         if not large:
+            fh.seek(0)
             return _check_document(fh.read())
-        ctx = etree.iterparse(fh, events=("start", "end"), resolve_entities=False, no_network=True,
-                              load_dtd=False, huge_tree=True, remove_comments=True, remove_pis=True)
-        depth = 0
-        header = None
-        in_header = False
-        business: list[tuple[str, str]] = []
-        try:
-            for event, el in ctx:
-                if event == "start":
-                    depth += 1
-                    if depth == 1:
-                        if el.tag != N + "StandardBusinessDocument":
-                            raise SbdhError("invalid-root", f"root element is {el.tag}, not StandardBusinessDocument")
-                    elif depth == 2:
-                        if header is None and not business and el.tag == N + "StandardBusinessDocumentHeader":
-                            in_header = True
-                        else:
-                            q = etree.QName(el)
-                            business.append((q.namespace or "", q.localname))
-                            if large:
-                                break
-                    if in_header and fh.tell() > max_header_bytes + 65536:
-                        raise SbdhError("header-too-large", "SBDH header exceeds the size cap")
-                    continue
-                depth -= 1
-                if in_header:
-                    if depth == 1:
-                        header, in_header = el, False
-                    continue
-                if depth >= 1:
-                    # business content: drop it as soon as it is parsed (bounded memory)
-                    el.clear()
-                    parent = el.getparent()
-                    while parent is not None and el.getprevious() is not None and el.getprevious() is not header:
-                        prev = el.getprevious()
-                        parent.remove(prev)
-        except etree.XMLSyntaxError as exc:
-            raise SbdhError("invalid-xml", f"SBD is not well-formed XML: {exc}") from exc
-        if large:
-            fh.seek(max(0, size - 4096))
-            if not _ROOT_END_RE.search(fh.read()):
-                raise SbdhError("invalid-xml", "the envelope does not end with </StandardBusinessDocument>")
-        if header is None:
-            raise SbdhError("sbdh-missing", "StandardBusinessDocumentHeader is missing or not first")
-        if not business:
-            raise SbdhError("invalid-business-message", "the envelope contains no business document")
-        ns, name = business[0]
-        return check_header(header, ns, name, len(business))
+        head += fh.read(max_header_bytes)
+        fh.seek(max(0, size - 4096))
+        tail = fh.read()
+        return _check_head(head, tail)
     finally:
         if isinstance(source, Blob):
             fh.close()
 
 
 _local = threading.local()
+
+
+def _check_head(head: bytes, tail: bytes) -> Sbdh:
+    """Check a large SBD from its head and tail only: the SBDH and the business root start tag are
+    parsed as a synthetic document `<SBD>header<root/></SBD>`, the envelope end tag is checked."""
+    root = _ROOT_START_RE.search(head)
+    end = _HEADER_END_RE.search(head)
+    if not root or not end:
+        raise SbdhError("sbdh-missing", "StandardBusinessDocumentHeader not found in the first "
+                        f"{len(head)} bytes (missing or larger than the header cap)")
+    if not _ROOT_END_RE.search(tail):
+        raise SbdhError("invalid-xml", "the envelope does not end with </StandardBusinessDocument>")
+    pos = end.end()
+    while m := _PROLOG_RE.match(head, pos):
+        pos = m.end()
+    pos += len(head[pos:]) - len(head[pos:].lstrip())
+    start = _START_RE.match(head, pos)
+    if not start:
+        raise SbdhError("invalid-business-message", "no business document after the SBDH")
+    closing = re.match(rb"<([^\s>/]+)", head[root.start():]).group(1)
+    tag = start.group(0)
+    if not tag.endswith(b"/>"):
+        tag = tag[:-1] + b"/>"
+    return _check_document(head[:end.end()] + tag + b"</" + closing + b">")
 
 
 def _check_document(data: bytes) -> Sbdh:

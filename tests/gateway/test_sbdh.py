@@ -115,6 +115,22 @@ def test_rule_violations(pattern, repl, code):
     with pytest.raises(SbdhError) as e:
         read_sbdh(data)
     assert e.value.code == code
+    if "Invoice xmlns='urn:x'" not in repl:  # a 2nd business document is only seen by a full parse
+        with pytest.raises(SbdhError) as e:
+            read_sbdh(data, full_parse_limit=0)  # head/tail mode used for large payloads
+        assert e.value.code in (code, "invalid-xml", "sbdh-missing")
+
+
+def test_large_mode_detects_truncation_and_missing_header():
+    data = sbd()
+    with pytest.raises(SbdhError) as e:
+        read_sbdh(data[:-40], full_parse_limit=0)
+    assert e.value.code == "invalid-xml"
+    no_header = re.sub(rb"<StandardBusinessDocumentHeader>.*</StandardBusinessDocumentHeader>", b"", data, flags=re.S)
+    with pytest.raises(SbdhError) as e:
+        read_sbdh(no_header, full_parse_limit=0)
+    assert e.value.code == "sbdh-missing"
+    assert read_sbdh(data, full_parse_limit=0) == read_sbdh(data)
 
 
 def test_nested_envelope_rejected():
