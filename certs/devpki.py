@@ -83,9 +83,10 @@ def make_ap_cert(seat_id: str, ca: Issued, *, now: dt.datetime, days: int = 730,
                  not_before: dt.datetime | None = None, not_after: dt.datetime | None = None,
                  key: rsa.RSAPrivateKey | None = None, ou: str = "PEPPOL TEST AP",
                  organisation: str = "SEND gateway development", country: str = "NO",
-                 key_usage: bool = True, ca_flag: bool = False) -> Issued:
-    """An AP leaf certificate (Peppol AP profile) issued by `ca`. Pass `key_usage=False` or
-    `ca_flag=True` to mint deliberately broken certificates for negative tests."""
+                 key_usage: bool | x509.KeyUsage = True, ca_flag: bool = False) -> Issued:
+    """An AP leaf certificate (Peppol AP profile) issued by `ca`. Pass `key_usage=False` (no
+    extension), a custom `x509.KeyUsage`, or `ca_flag=True` to mint deliberately broken certificates
+    for negative tests."""
     key = key or new_key()
     builder = (
         x509.CertificateBuilder()
@@ -100,7 +101,9 @@ def make_ap_cert(seat_id: str, ca: Issued, *, now: dt.datetime, days: int = 730,
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
     )
-    if key_usage:
+    if isinstance(key_usage, x509.KeyUsage):
+        builder = builder.add_extension(key_usage, critical=True)
+    elif key_usage:
         builder = builder.add_extension(
             x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=True,
                           data_encipherment=True, key_agreement=False, key_cert_sign=False, crl_sign=False,

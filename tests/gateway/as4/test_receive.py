@@ -147,13 +147,29 @@ def test_expired_signer(pki, sbd):
 
 
 def test_signer_without_digital_signature_usage(pki, sbd):
-    bad = make_ap_cert("PNO000001", pki.ca, now=NOW, key_usage=False)
-    bad = type(bad)(bad.key, bad.cert)
     from cryptography import x509
-    ku = x509.KeyUsage(False, False, True, True, False, False, False, False, False)
-    assert ku  # a cert with keyEncipherment only
+    ku = x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=True,
+                       data_encipherment=True, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                       encipher_only=False, decipher_only=False)
+    bad = make_ap_cert("PNO000001", pki.ca, now=NOW, key_usage=ku)
     out = build(pki, sbd, signer=bad)
-    assert receive(pki, out.read_bytes(), out.content_type)  # no KeyUsage extension at all: accepted
+    e = rejected(pki, out.read_bytes(), out.content_type)
+    assert (e.code, e.check) == ("EBMS:0101", "certificate-key-usage")
+
+
+def test_signer_that_is_a_ca(pki, sbd):
+    bad = make_ap_cert("PNO000001", pki.ca, now=NOW, ca_flag=True)
+    out = build(pki, sbd, signer=bad)
+    e = rejected(pki, out.read_bytes(), out.content_type)
+    assert (e.code, e.check) == ("EBMS:0101", "certificate-not-a-leaf")
+
+
+def test_signer_not_yet_valid(pki, sbd):
+    early = make_ap_cert("PNO000001", pki.ca, now=NOW, not_before=NOW + dt.timedelta(days=1),
+                         not_after=NOW + dt.timedelta(days=30))
+    out = build(pki, sbd, signer=early)
+    e = rejected(pki, out.read_bytes(), out.content_type)
+    assert (e.code, e.check) == ("EBMS:0101", "certificate-not-yet-valid")
 
 
 def test_cn_not_from_party(pki, sbd):
