@@ -377,11 +377,19 @@ def parse_response(data: bytes, http_status: int = 200) -> etree._Element:
 
 
 def parse_identifiers_response(resp: etree._Element) -> list[IdentifierResult]:
+    """One result per lookup, in request order; a bare identifier (no wrappers) counts as one FOUND."""
     out = []
     for r in _descendants(resp, "response"):
         ident = _child_text(r, "efakturaIdentifier")
         status = (_child_text(r, "status") or ("FOUND" if ident else "NOT_FOUND")).upper()
         out.append(IdentifierResult(status, ident))
+    if not out:
+        idents = [(e.text or "").strip() for e in _descendants(resp, "efakturaIdentifier") if (e.text or "").strip()]
+        status = next(((e.text or "").strip().upper() for e in _descendants(resp, "status")), None)
+        if len(idents) == 1:
+            out.append(IdentifierResult("FOUND", idents[0]))
+        elif not idents:
+            out.append(IdentifierResult(status or "NOT_FOUND"))
     return out
 
 
@@ -390,6 +398,9 @@ def parse_blacklist_response(resp: etree._Element) -> list[BlockedConsumer]:
     for entry in _descendants(resp, "blockedConsumer"):
         out.append(BlockedConsumer(_child_text(entry, "efakturaIdentifier"),
                                    _child_text(entry, "socialSecurityNumber")))
+    if not out:  # a flat list of identifiers
+        out = [BlockedConsumer((e.text or "").strip()) for e in _descendants(resp, "efakturaIdentifier")
+               if (e.text or "").strip()]
     return out
 
 
