@@ -329,11 +329,21 @@ def _datetime(text: str | None) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
 
 
+_AUTH_WORDS = re.compile(r"authenticat|unauthori[sz]ed|credential|security token|forbidden", re.IGNORECASE)
+
+
+def _soap12_code(fault: etree._Element) -> str:
+    """SOAP 1.2 `Code/Value`, preferring the most specific `Subcode/Value`."""
+    values = [(v.text or "").strip() for v in _descendants(fault, "Value") if (v.text or "").strip()]
+    return values[-1] if values else ""
+
+
 def _fault_error(fault: etree._Element, http_status: int | None) -> EfakturaError:
-    code_text = (_child_text(fault, "faultcode") or "").strip()
+    code_text = (_child_text(fault, "faultcode") or _soap12_code(fault)).strip()
     fault_local = code_text.split(":")[-1]
-    message = _child_text(fault, "faultstring") or "SOAP fault"
-    detail = next(iter(_children(fault, "detail")), None)
+    reason = next(iter(_descendants(fault, "Text")), None)
+    message = _child_text(fault, "faultstring") or (reason.text if reason is not None else None) or "SOAP fault"
+    detail = next(iter(_children(fault, "detail") or _children(fault, "Detail")), None)
     errors: list[FaultError] = []
     kind = None
     if detail is not None:
@@ -351,7 +361,7 @@ def _fault_error(fault: etree._Element, http_status: int | None) -> EfakturaErro
                     break
     summary = "; ".join(f"{e.code}: {e.message}" if e.code else e.message for e in errors) or message
     common = dict(fault_code=code_text, errors=tuple(errors), http_status=http_status)
-    if fault_local in AUTH_FAULTS:
+    if fault_local in AUTH_FAULTS or (not errors and _AUTH_WORDS.search(message)):
         return EfakturaError("auth-refused", f"eFaktura refused the credentials: {message}", **common)
     if any(e.code in DUPLICATE_CODES for e in errors):
         return EfakturaError("duplicate-consignment", summary, **common)

@@ -95,6 +95,25 @@ def test_fault_mapping(data, code, transient):
     assert err.value.code == code and err.value.transient is transient
 
 
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+
+
+@pytest.mark.parametrize("code, subcode, reason, expected", [
+    ("env:Sender", "wsse:FailedAuthentication", "The security token could not be authenticated", "auth-refused"),
+    ("env:Receiver", None, "database down", "server-error"),
+    ("env:Sender", None, "amount is wrong", "invalid-data"),
+    ("env:Sender", None, "Authentication failed for user x", "auth-refused"),
+])
+def test_soap12_faults(code, subcode, reason, expected):
+    sub = f"<env:Subcode><env:Value>{subcode}</env:Value></env:Subcode>" if subcode else ""
+    data = (f'<env:Envelope xmlns:env="{SOAP12}" xmlns:wsse="urn:w"><env:Body><env:Fault><env:Code>'
+            f'<env:Value>{code}</env:Value>{sub}</env:Code><env:Reason><env:Text xml:lang="en">{reason}'
+            '</env:Text></env:Reason></env:Fault></env:Body></env:Envelope>').encode()
+    with pytest.raises(c.EfakturaError) as err:
+        c.parse_response(data, 500)
+    assert err.value.code == expected and reason in err.value.message
+
+
 def test_fault_keeps_error_codes():
     with pytest.raises(c.EfakturaError) as err:
         c.parse_response(_fault("s:Client", "<detail><v:validationFault xmlns:v='urn:v'><v:errorCode>5003"

@@ -312,3 +312,26 @@ async def test_real_norwegian_example_invoice(sim, adapter, shared_dir):
     result = await adapter.submit(rendered)
     assert result.state == "accepted"
     assert sim.consignment("dlv-example").invoices[0].amount == facts.payable_amount
+
+
+async def test_retry_after_timeout_does_not_send_twice(sim, config_dict):
+    """The first addInvoices times out on our side but MPS stored it: the retry is confirmed, not duplicated."""
+    import asyncio
+
+    a = EfakturaAdapter(EfakturaConfig.from_dict({**config_dict, "timeout_seconds": 0.2}))
+    try:
+        rendered = a.render(request(Reachability.ok(reference="EF-KARI-0001"), delivery_id="dlv-slow"))
+        sim.delay = 0.4
+        with pytest.raises(ChannelError) as err:
+            await a.submit(rendered)
+        assert err.value.code == "timeout" and err.value.transient
+        for _ in range(50):  # the service finishes the request after we gave up
+            if sim.consignments:
+                break
+            await asyncio.sleep(0.02)
+        sim.delay = 0
+        result = await a.submit(rendered)
+        assert result.state == "accepted" and "already submitted" in result.detail
+        assert len(sim.consignments) == 1 and len(sim.consignment("dlv-slow").invoices) == 1
+    finally:
+        await a.close()
