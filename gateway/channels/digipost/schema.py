@@ -406,7 +406,7 @@ def parse_print_recipient(el: etree._Element) -> PrintRecipient:
     no = el.find(q("norwegian-address"))
     if no is not None:
         lines = tuple(t for t in (_text(no, f"addressline{i}") for i in (1, 2, 3)) if t)
-        return PrintRecipient(name, lines, _text(no, "zip-code"), _text(no, "city"), "NO")
+        return PrintRecipient(name, lines, _text(no, "zip-code"), _text(no, "city"), None)
     fo = el.find(q("foreign-address"))
     if fo is None:
         raise SchemaError("print recipient needs norwegian-address or foreign-address")
