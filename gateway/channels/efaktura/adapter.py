@@ -47,6 +47,8 @@ STATE_MAP: dict[str, str] = {
 }
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,40}$")
+_POSTCODE = re.compile(r"^[0-9A-Za-z \-]{2,10}$")
+_PHONE = re.compile(r"^\+?[0-9]{5,15}$")
 
 
 @dataclass(frozen=True)
@@ -203,10 +205,14 @@ class EfakturaAdapter(ChannelAdapter):
         addr = recipient.address
         if names is None or addr is None or not addr.lines or not addr.postcode:
             return "invalid-fnr" if recipient.fodselsnummer else "insufficient-data"
-        phone = re.sub(r"[^\d+]", "", recipient.phone or "") or None
+        if not _POSTCODE.match(addr.postcode):
+            return "insufficient-data"
+        phone = re.sub(r"[^\d+]", "", recipient.phone or "")
+        phone = phone if _PHONE.match(phone) else None  # optional: drop what the service would refuse
+        email = recipient.email if recipient.email and "@" in recipient.email and len(recipient.email) <= 100 else None
         return IdentifierLookup(first_name=names[0], last_name=names[1], street_address=addr.lines[0][:100],
                                 postal_code=addr.postcode, postal_place=(addr.city or None) and addr.city[:35],
-                                country_code=(addr.country or "NO").upper(), email=recipient.email,
+                                country_code=(addr.country or "NO").upper(), email=email,
                                 phone=phone, date_of_birth=recipient.birth_date)
 
     async def _identifier(self, lookup: IdentifierLookup) -> tuple[IdentifierResult, bool]:

@@ -317,6 +317,10 @@ class EfakturaSimulator:
         except _Fault as fault:
             record["fault"] = (fault.faultcode, fault.errors)
             return self._fault_response(fault)
+        except Exception as exc:  # a simulator bug must still look like the service's server fault
+            fault = _Fault("soapenv:Server", f"internal error: {exc!r}", kind="serverFault")
+            record["fault"] = (fault.faultcode, [])
+            return self._fault_response(fault)
 
     def _client_fault(self, message: str, errors: list[tuple[str, str]] | None = None) -> _Fault:
         return _Fault("soapenv:Client", message, errors=errors)
@@ -433,7 +437,7 @@ class EfakturaSimulator:
             if _norm(c.street_address) != street:
                 continue
             given = _norm(c.first_name).split()
-            if first.split()[0] not in given:
+            if not first or first.split()[0] not in given:
                 continue
             out.append(c)
         if len(out) > 1 and email:
@@ -441,13 +445,13 @@ class EfakturaSimulator:
         if len(out) > 1 and phone:
             out = [c for c in out if c.phone and _phone_key(c.phone) == _phone_key(phone)] or out
         if len(out) > 1 and dob:
-            out = [c for c in out if c.date_of_birth and c.date_of_birth.isoformat() == dob] or out
+            out = [c for c in out if c.date_of_birth and c.date_of_birth == _xs_date(dob)] or out
         # Contradicting optional data rules a single candidate out.
         if len(out) == 1:
             c = out[0]
             if email and c.email and c.email.casefold() != email.casefold():
                 return []
-            if dob and c.date_of_birth and c.date_of_birth.isoformat() != dob:
+            if dob and c.date_of_birth and c.date_of_birth != _xs_date(dob):
                 return []
         return out
 
@@ -532,11 +536,11 @@ class EfakturaSimulator:
                 errors.append(("ACCOUNT_NOT_REGISTERED", f"{where}: account {account} is not registered "
                                                          f"for issuer {issuer_orgnr}"))
         today = self.clock().date()
-        due = dt.date.fromisoformat(self._text(inv_el, "dueDate") or "")
+        due = _xs_date(self._text(inv_el, "dueDate"))
         if due < today:
             errors.append(("INVALID_DUE_DATE", f"{where}: due date {due} is in the past"))
         issue_text = self._text(inv_el, "issueDate")
-        if issue_text and dt.date.fromisoformat(issue_text) > due:
+        if issue_text and _xs_date(issue_text) > due:
             errors.append(("INVALID_ISSUE_DATE", f"{where}: issue date after due date"))
         pres = inv_el.find(self._q("presentation"))
         try:
@@ -681,6 +685,11 @@ class EfakturaSimulator:
     async def _ctl_requests(self, request: web.Request) -> web.Response:
         return web.json_response([{"operation": r.get("operation"), "user": r.get("user"),
                                    "fault": r.get("fault")} for r in self.requests])
+
+
+def _xs_date(text: str | None) -> dt.date:
+    """An xs:date already checked by the schema; an optional zone suffix is ignored."""
+    return dt.date.fromisoformat((text or "").strip()[:10])
 
 
 def _iso(moment: dt.datetime | None) -> str:

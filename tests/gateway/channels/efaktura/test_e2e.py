@@ -335,3 +335,13 @@ async def test_retry_after_timeout_does_not_send_twice(sim, config_dict):
         assert len(sim.consignments) == 1 and len(sim.consignment("dlv-slow").invoices) == 1
     finally:
         await a.close()
+
+
+async def test_lookup_cleans_optional_contact_data(sim, adapter):
+    kari = Recipient(name="Kari Anne Nordmann", phone="+47 912 34 567", email="x" * 120 + "@example.no",
+                     address=PostalAddress(("Storgata 1",), "0155", "Oslo"))
+    assert (await adapter.reachability(kari)).reachable
+    body = sim.operations("getEfakturaIdentifiers")[-1]["body"]
+    assert b"<ef:phoneNumber>+4791234567</ef:phoneNumber>" in body and b"<ef:email>" not in body
+    odd_postcode = dataclasses.replace(kari, address=PostalAddress(("Storgata 1",), "0155/Oslo", "Oslo"))
+    assert (await adapter.reachability(odd_postcode)).reason == "insufficient-data"

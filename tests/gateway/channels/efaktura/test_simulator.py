@@ -176,3 +176,11 @@ async def test_pdf_size_limit(sim):
     _, env = await post(sim, c.build_add_invoices("C-big", [claim(pdf=PDF + b"0" * 200)]))
     assert fault_of(env)[1] == ["PRESENTATION_TOO_LARGE"]
     assert base64.b64encode(PDF)  # sanity
+
+
+async def test_dates_with_a_zone_are_valid_xs_dates(sim):
+    body = c.build_add_invoices("C-zone", [claim()])
+    due = body.find(f".//{{{NAMESPACE}}}dueDate")
+    due.text += "Z"
+    status, _ = await post(sim, body)
+    assert status == 200 and sim.consignment("C-zone").invoices[0].due_date.isoformat() == due.text[:10]
