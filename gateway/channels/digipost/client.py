@@ -66,7 +66,8 @@ DUPLICATE_ERROR_CODES = frozenset({"DUPLICATE_MESSAGE", "DUPLICATE_DOCUMENT_ID",
                                    "DIGIPOST_MESSAGE_ALREADY_DELIVERED", "PRINT_MESSAGE_ALREADY_DELIVERED"})
 NOT_REACHABLE_ERROR_CODES = frozenset({"UNKNOWN_RECIPIENT", "UNKNOWN_USER", "MISSING_RECIPIENT"})
 CONFIG_ERROR_CODES = frozenset({"NOT_APPROVED_FOR_PRINT", "NOT_APPROVED_FOR_DIRECT_PRINT", "UNKNOWN_SENDER",
-                                "ORGANISATION_LETTERS_PER_MONTH_EXCEEDED"})
+                                "ORGANISATION_LETTERS_PER_MONTH_EXCEEDED", "NOT_APPROVED_FOR_IDPORTEN",
+                                "NOT_APPROVED_FOR_PREENCRYPT", "NOTIFICATION_ADDRESSES_NOT_ALLOWED"})
 
 
 class DigipostError(ChannelError):
@@ -88,12 +89,14 @@ def classify_error(status: int, api_error: ApiError | None) -> DigipostError:
     text = f"HTTP {status}" + (f" {dcode}: {api_error.message}" if api_error else "")
     if dcode in DUPLICATE_ERROR_CODES or status == 409:
         return DigipostError("duplicate", text, status=status, api_error=api_error)
-    if status in (401, 403) or dcode in AUTH_ERROR_CODES:
+    if dcode in AUTH_ERROR_CODES:
         return DigipostError("auth-refused", text, status=status, api_error=api_error)
-    if status == 404 or dcode in NOT_REACHABLE_ERROR_CODES:
-        return DigipostError("not-reachable", text, status=status, api_error=api_error)
     if dcode in CONFIG_ERROR_CODES:
         return DigipostError("configuration", text, status=status, api_error=api_error)
+    if dcode in NOT_REACHABLE_ERROR_CODES or status == 404:
+        return DigipostError("not-reachable", text, status=status, api_error=api_error)
+    if status in (401, 403):
+        return DigipostError("auth-refused", text, status=status, api_error=api_error)
     if status == 429 or status >= 500:
         return DigipostError("unavailable", text, transient=True, status=status, api_error=api_error)
     return DigipostError("invalid-data", text, status=status, api_error=api_error)
