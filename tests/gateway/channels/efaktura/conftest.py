@@ -27,12 +27,12 @@ def make_fnr(born: dt.date, individual: int = 100) -> str:
     """A fødselsnummer with valid K1/K2 (individual 000-499 means born 1900-1999)."""
     for ind in range(individual, individual + 40):
         base = f"{born:%d%m%y}{ind:03d}"
-        k1 = 11 - sum(w * int(d) for w, d in zip((3, 7, 6, 1, 8, 9, 4, 5, 2), base)) % 11
+        k1 = 11 - sum(w * int(d) for w, d in zip((3, 7, 6, 1, 8, 9, 4, 5, 2), base, strict=True)) % 11
         k1 = 0 if k1 == 11 else k1
         if k1 == 10:
             continue
         base += str(k1)
-        k2 = 11 - sum(w * int(d) for w, d in zip((5, 4, 3, 2, 7, 6, 5, 4, 3, 2), base)) % 11
+        k2 = 11 - sum(w * int(d) for w, d in zip((5, 4, 3, 2, 7, 6, 5, 4, 3, 2), base, strict=True)) % 11
         k2 = 0 if k2 == 11 else k2
         if k2 == 10:
             continue
