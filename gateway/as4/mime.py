@@ -13,7 +13,6 @@ import binascii
 import io
 import re
 from dataclasses import dataclass, field
-from email.message import Message
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
@@ -53,12 +52,19 @@ class MimeMessage:
             part.blob.close()
 
 
+_PARAM_RE = re.compile(r';\s*([!#$%&\'*+\-.^_`|~0-9A-Za-z]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;\s]*)')
+
+
 def parse_content_type(value: str) -> tuple[str, dict[str, str]]:
-    """Split a Content-Type header into (lower-case media type, parameters)."""
-    msg = Message()
-    msg["content-type"] = value
-    params = {k.lower(): v for k, v in (msg.get_params() or [])[1:]}
-    return msg.get_content_type().lower(), params
+    """Split a Content-Type header into (lower-case media type, parameters) per RFC 2045/7231."""
+    value = (value or "").strip()
+    mtype, _, rest = value.partition(";")
+    params: dict[str, str] = {}
+    for name, val in _PARAM_RE.findall(";" + rest):
+        if val.startswith('"'):
+            val = re.sub(r"\\(.)", r"\1", val[1:-1])
+        params.setdefault(name.lower(), val)
+    return mtype.strip().lower(), params
 
 
 def _headers(block: bytes, limits: Limits) -> dict[str, str]:
