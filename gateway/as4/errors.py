@@ -76,6 +76,8 @@ class EbmsError(Exception):
         self.ref_to_message_id = ref_to_message_id
         self.http_status = http_status
         self.peer = peer  # True when the error was reported by the remote AP in an eb:Error signal
+        self.authenticated = not peer  # for peer errors: was the error signal's signature verified?
+        self.signal = None  # for peer errors: the parsed signals.Signal
 
     @property
     def is_not_serviced(self) -> bool:

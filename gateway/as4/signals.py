@@ -288,16 +288,29 @@ def verify_receipt(
     """Verify the synchronous answer to a UserMessage we sent.
 
     Returns the verified Receipt. An eb:Error answer raises EbmsError(peer=True) with the peer's
-    code (check `.is_not_serviced`); an invalid receipt raises EbmsError EBMS:0302.
+    code (check `.is_not_serviced`; `.authenticated` is False when the error signal was unsigned or
+    its signature did not verify; `.signal` holds the parsed signal); an invalid receipt raises
+    EbmsError EBMS:0302.
     `sent_references=None` skips the NRI comparison (only for checking foreign receipts).
     """
-    sig = parse_signal(body, check_certificate=certificate_checker(receiver_cert, trust, now),
-                       content_type=content_type)
-    if sig.errors:
+    checker = certificate_checker(receiver_cert, trust, now)
+    unverified = parse_signal(body, check_certificate=None, content_type=content_type)
+    if unverified.errors:
+        # Report the peer's error even when it is unsigned or signed by someone else (some APs send
+        # unsigned error signals); `authenticated` tells the caller whether to trust it as final.
+        try:
+            sig = parse_signal(body, check_certificate=checker, content_type=content_type)
+            authenticated = True
+        except EbmsError:
+            sig, authenticated = unverified, False
         first = sig.errors[0]
-        raise EbmsError(first.code, first.description or first.short_description, check="peer-error",
+        err = EbmsError(first.code, first.description or first.short_description, check="peer-error",
                         detail=first.detail, severity=first.severity, ref_to_message_id=sig.ref_to_message_id,
                         peer=True, short_description=first.short_description, category_override=first.category)
+        err.authenticated = authenticated
+        err.signal = sig
+        raise err
+    sig = parse_signal(body, check_certificate=checker, content_type=content_type)
     if sent_message_id is not None and sig.ref_to_message_id != sent_message_id:
         raise _invalid(f"receipt refers to {sig.ref_to_message_id!r}, not to {sent_message_id!r}", "ref-to-message-id")
     if sent_references is not None:

@@ -136,3 +136,17 @@ def test_signal_must_be_soap12_and_wellformed():
     with pytest.raises(EbmsError) as e:
         parse_signal(b"<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>", check_certificate=None)
     assert e.value.check == "signal-xml"
+
+
+def test_unsigned_peer_error_is_reported_unauthenticated(pki):
+    raw = build_error_signal(not_serviced("no", "m@x"), message_id="e@x", timestamp=NOW,
+                             signing_key=pki.receiver.key, signing_cert=pki.receiver.cert)
+    root = etree.fromstring(raw)
+    sec = root.find("S12:Header/wsse:Security", NSMAP)
+    sec.getparent().remove(sec)
+    with pytest.raises(EbmsError) as e:
+        verify_receipt(etree.tostring(root), pki.receiver.cert, "m@x", [])
+    assert e.value.peer and e.value.is_not_serviced and e.value.authenticated is False
+    with pytest.raises(EbmsError) as e:
+        verify_receipt(raw, pki.receiver.cert, "m@x", [])
+    assert e.value.authenticated is True
