@@ -118,7 +118,7 @@ class DigipostConfig:
     digipost_certificate_path: str | None = None
     verify_responses: bool = True
     trust_entrypoint_certificate: bool = True  # fetch GET / for the certificate when none is configured
-    use_entrypoint_links: bool = False
+    use_entrypoint_links: bool = True  # resource paths from GET / links; the *_path keys are the fallback
     identification_path: str = "/identification"
     messages_path: str = "/messages"
     events_path: str = "/documents/events"
@@ -389,7 +389,7 @@ class DigipostAdapter(ChannelAdapter):
         doc_uuid = derive_uuid(self._ns, request.delivery_id, "invoice-pdf")
         invoice = self.invoice_data(request)
         piu_after = None
-        if cfg.print_if_unread_days and pd is not None:
+        if cfg.print_if_unread_days and pd is not None and not reference.startswith("print:"):
             piu_after = (self._clock() + dt.timedelta(days=cfg.print_if_unread_days)).astimezone(dt.timezone.utc)
         msg = MessageSpec(
             message_id=message_id,

@@ -261,7 +261,7 @@ class DigipostClient:
         timeout: float = 30.0,
         clock: Clock = utcnow,
         paths: Mapping[str, str] | None = None,
-        use_entrypoint_links: bool = False,
+        use_entrypoint_links: bool = True,
         user_agent: str = "sendgw-digipost/1",
     ):
         if (private_key is None) == (token_provider is None):
@@ -359,8 +359,15 @@ class DigipostClient:
     # -- plumbing -----------------------------------------------------------------------
 
     async def _path(self, rel: str) -> str:
+        """The resource path: from the entrypoint's links when enabled (as the Java client does), else the
+        configured default. An entrypoint that answers but has no usable links leaves the defaults."""
         if self._use_links and not self._links_loaded:
-            ep = await self.entrypoint()
+            try:
+                ep = await self.entrypoint()
+            except DigipostError as exc:
+                if exc.transient:
+                    raise
+                ep = EntryPoint(None, {})
             for name in ("create_message", "identify_recipient", "document_events"):
                 if name in ep.links:
                     self._paths[name] = urlsplit(ep.links[name]).path or self._paths[name]

@@ -115,3 +115,17 @@ async def test_real_rendered_pdf_passes_print_preflight(sim, sender_key, clock, 
     result = await adapter.submit(adapter.render(delivery(facts, rcpt, reach, pdf=pdf)))
     assert result.state == "accepted" and sim.documents[result.channel_ref].channel == "PRINT"
     await adapter.close()
+
+
+async def test_resource_paths_come_from_the_entrypoint_links(sim, sender_key, clock, facts):
+    from .conftest import signature_config
+
+    cfg = signature_config(sim, sender_key, identification_path="/nowhere", messages_path="/nowhere",
+                           events_path="/nowhere", digipost_certificate_pem=None)
+    adapter = DigipostAdapter(cfg, clock=clock)  # also takes Digipost's certificate from GET /
+    reach = await adapter.reachability(recipient("mailbox"))
+    result = await adapter.submit(adapter.render(delivery(facts, recipient("mailbox"), reach)))
+    assert result.state == "delivered" and await adapter.track(result.channel_ref) == []
+    assert not any(r.path == "/nowhere" for r in sim.requests)
+    assert [r.path for r in sim.requests].count("/") == 1
+    await adapter.close()
