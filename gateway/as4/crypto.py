@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import zlib
-from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from cryptography.exceptions import InvalidTag

@@ -8,8 +8,6 @@ phase4, so `http_status` is 200 for all signals; senders must parse signals from
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 # code -> (short description, default severity, category); ebMS 3 Core §6.7 + Peppol usage.
 EBMS_ERRORS: dict[str, tuple[str, str, str]] = {
     "EBMS:0001": ("ValueNotRecognized", "failure", "Content"),

@@ -166,10 +166,6 @@ def _invalid(reason: str, check: str) -> EbmsError:
     return EbmsError("EBMS:0302", reason, check=check)
 
 
-def _strip_dump(body: bytes) -> bytes:
-    return body
-
-
 def _soap_of(body: bytes, content_type: str | None) -> bytes:
     if content_type:
         mtype, _ = parse_content_type(content_type)

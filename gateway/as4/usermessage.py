@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -33,14 +33,19 @@ from .constants import (
     PARTY_ID_TYPE, PROP_FINAL_RECIPIENT, PROP_ORIGINAL_SENDER, PROP_TRACKING_IDENTIFIER, ROLE_INITIATOR,
     ROLE_RESPONDER, SERVICE_TYPE_DEFAULT, TEST_ACTION, TEST_SERVICE, WSU_ID,
 )
-from .crypto import DecompressError, DecryptError, aes_gcm_decrypt_blob, aes_gcm_encrypt, gunzip_blob, gzip_stream
+from .crypto import (
+    DecompressError, DecryptError, aes_gcm_decrypt_blob, aes_gcm_encrypt, gunzip_blob, gzip_stream,
+)
 from .errors import (
     EbmsError, failed_authentication, failed_decryption, invalid_header, mime_inconsistency, pmode_mismatch,
     value_inconsistent,
 )
 from .header import UserMessageHeader, message_id_hint, read_header
 from .limits import DEFAULT_LIMITS, Limits
-from .mime import MimeMessage, MimePart, make_boundary, multipart_content_type, parse_content_type, parse_multipart, write_multipart
+from .mime import (
+    MimeMessage, MimePart, make_boundary, multipart_content_type, parse_content_type, parse_multipart,
+    write_multipart,
+)
 from .wssec import (
     SignedReference, VerifiedSignature, decrypt_session_key, index_ids, make_bst, make_encrypted_data,
     make_encrypted_key, make_signature, parse_encryption, verify_signature,

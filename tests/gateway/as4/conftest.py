@@ -7,7 +7,6 @@ import base64
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import hashes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from certs.devpki import make_ap_cert, write_dev_pki
+from certs.devpki import write_dev_pki
 from gateway.as4 import CredentialError, load_credentials
 from certs.trust import common_name
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import gzip
-import hashlib
 
 import pytest
 from lxml import etree
@@ -422,7 +421,6 @@ def test_decompression_bomb(pki):
 
 def test_corrupt_gzip(pki, sbd):
     """Signed and encrypted, but the signed bytes are not gzip."""
-    from gateway.as4 import build_user_message
     import gateway.as4.usermessage as um
     real = um.gzip_stream
     um.gzip_stream = lambda chunks: iter([b"not gzip at all"])
