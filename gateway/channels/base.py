@@ -48,6 +48,7 @@ class Recipient:
     phone: str | None = None  # E.164, e.g. +4791234567
     address: PostalAddress | None = None
     preferred_channel: str | None = None
+    kid: str | None = None  # the invoice's KID: AvtaleGiro reachability is a mandate for it
 
     @property
     def is_consumer(self) -> bool:
