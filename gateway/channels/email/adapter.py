@@ -23,7 +23,13 @@ from gateway.channels.base import (
     SubmitResult,
     TrackEvent,
 )
-from gateway.channels.email.addresses import address_problem, domain_of, has_mail_exchanger, normalize_address
+from gateway.channels.email.addresses import (
+    address_problem,
+    ascii_address,
+    domain_of,
+    has_mail_exchanger,
+    normalize_address,
+)
 from gateway.channels.email.bounces import Bounce, parse_dsn
 from gateway.channels.email.client import SmtpClient, SmtpSettings
 from gateway.channels.email.message import build_invoice_message
@@ -124,20 +130,22 @@ class EmailAdapter(ChannelAdapter):
     # ------------------------------------------------------------------ render
 
     def render(self, request: DeliveryRequest) -> Rendered:
-        to = request.reachability.reference or request.recipient.email
-        if not to or address_problem(to):
+        candidates = (request.reachability.reference, request.recipient.email)
+        to = next((c for c in candidates if c and not address_problem(c)), None)
+        if to is None:
             raise ChannelError("invalid-email", f"no usable e-mail address for delivery {request.delivery_id}")
+        to = ascii_address(to)
         notice = PaymentNotice.from_facts(request.invoice)
         domain = self.config.message_id_domain or domain_of(self.config.from_address)
         msg = build_invoice_message(
-            notice, to=normalize_address(to), to_name=request.recipient.name,
+            notice, to=to, to_name=request.recipient.name,
             sender=self.config.from_address, sender_name=self.config.from_name,
             delivery_id=request.delivery_id, message_id_domain=domain, pdf=request.pdf,
             ubl=request.ubl if self.config.attach_ubl else None, reply_to=self.config.reply_to,
         )
         attachments = [p.get_filename() for p in msg.iter_attachments()]
         return Rendered(request.delivery_id, self.name, msg, {
-            "to": normalize_address(to), "subject": str(msg["Subject"]), "message_id": str(msg["Message-ID"]),
+            "to": to, "subject": str(msg["Subject"]), "message_id": str(msg["Message-ID"]),
             "attachments": attachments, "pdf_bytes": len(request.pdf),
         })
 

@@ -43,6 +43,13 @@ def address_problem(address: str | None) -> str | None:
     return None
 
 
+def ascii_address(address: str) -> str:
+    """The address with an internationalised domain in IDNA (punycode) form, for the SMTP envelope
+    and headers (local parts stay as given; we do not require SMTPUTF8 from the relay)."""
+    local, _, domain = normalize_address(address).rpartition("@")
+    return f"{local}@{domain.encode('idna').decode('ascii')}"
+
+
 def domain_of(address: str) -> str:
     return normalize_address(address).rpartition("@")[2].encode("idna").decode("ascii").lower()
 

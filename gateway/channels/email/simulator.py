@@ -11,6 +11,7 @@ for recipients that are accepted now but fail later (as a real MX behind the rel
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import email
 import email.policy
 import ssl
@@ -20,8 +21,6 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-
-import datetime as dt
 
 
 @dataclass

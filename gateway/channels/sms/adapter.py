@@ -130,8 +130,9 @@ class SmsAdapter(ChannelAdapter):
         return self._cache.put(msisdn, answer)
 
     def render(self, request: DeliveryRequest) -> Rendered:
-        destination = request.reachability.reference or normalize_msisdn(request.recipient.phone)
-        if not destination or normalize_msisdn(destination) != destination:
+        candidates = (request.reachability.reference, request.recipient.phone)
+        destination = next((n for n in map(normalize_msisdn, candidates) if n), None)
+        if destination is None:
             raise ChannelError("invalid-phone", f"no usable mobile number for delivery {request.delivery_id}")
         link = None
         if self.config.link_template:

@@ -183,7 +183,7 @@ def make_dlr_handler(
             return web.Response(status=400, text=str(exc))
         try:
             await callback(report)
-        except Exception:  # noqa: BLE001 - make Common retry rather than lose the report
+        except Exception:  # make Common retry rather than lose the report
             log.exception("delivery report callback failed for %s", report.message_id)
             return web.Response(status=500, text="error")
         return web.Response(status=200, text="OK")

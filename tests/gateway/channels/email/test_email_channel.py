@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import socket
 
 import pytest
@@ -232,3 +231,10 @@ def test_config_validation():
         EmailConfig.from_dict({"host": "x", "from_address": "a@b.no", "dkim_private_key": "k"})
     cfg = EmailConfig.from_dict({"host": "x", "from_address": "a@b.no", "port": "465", "cost": 0.1})
     assert cfg.port == 465 and cfg.security == "starttls" and cfg.mx_check is False
+
+
+async def test_idn_recipient_is_sent_in_punycode(smtp, tls_files, shared_dir):
+    smtp_adapter = EmailAdapter(config(smtp, tls_files))
+    req = make_request(shared_dir, recipient=Recipient(email="ola@blåbær.no"))
+    await smtp_adapter.submit(smtp_adapter.render(req))
+    assert smtp.received[0].rcpt_tos == ["ola@xn--blbr-roah.no"]
