@@ -180,7 +180,7 @@ def main() -> int:
         out = ours_build(env, doc, 0)
         if size >= 50_000_000:
             body_path = env.tmp / "large.mime"
-            out.body.save_to(body_path)
+            out.save_to(body_path)
             orc = median_ms(lambda: ours_receive(env, body_path, out.content_type), runs)
         else:
             raw = out.read_bytes()

@@ -26,7 +26,7 @@ from certs.trust import CertificateError, TrustStore
 from .constants import NS_DS, NS_EB, NS_EBBP, NS_S11, NS_S12, NS_WSSE, NS_WSU, NS_XML, WSU_ID
 from .errors import EbmsError
 from .mime import parse_content_type, parse_multipart
-from .usermessage import format_timestamp
+from .usermessage import OutboundMessage, format_timestamp
 from .wssec import SignedReference, index_ids, make_bst, make_signature, verify_signature
 from .xml import UnsafeXmlError, parse_xml, text
 
@@ -274,8 +274,8 @@ def certificate_checker(receiver_cert: x509.Certificate | None = None, trust: Tr
 def verify_receipt(
     body: bytes,
     receiver_cert: x509.Certificate | None,
-    sent_message_id: str | None,
-    sent_references: Sequence[SignedReference] | None,
+    sent_message_id: "str | OutboundMessage | None",
+    sent_references: Sequence[SignedReference] | None = None,
     *,
     trust: TrustStore | None = None,
     now: dt.datetime | None = None,
@@ -287,8 +287,13 @@ def verify_receipt(
     code (check `.is_not_serviced`; `.authenticated` is False when the error signal was unsigned or
     its signature did not verify; `.signal` holds the parsed signal); an invalid receipt raises
     EbmsError EBMS:0302.
-    `sent_references=None` skips the NRI comparison (only for checking foreign receipts).
+    `sent_message_id` may be the OutboundMessage itself (its MessageId and signed references are
+    used). `sent_references=None` with a plain id skips the NRI comparison (only for checking
+    foreign receipts).
     """
+    if isinstance(sent_message_id, OutboundMessage):
+        sent_references = sent_message_id.signed_references if sent_references is None else sent_references
+        sent_message_id = sent_message_id.message_id
     checker = certificate_checker(receiver_cert, trust, now)
     unverified = parse_signal(body, check_certificate=None, content_type=content_type)
     if unverified.errors:

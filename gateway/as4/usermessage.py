@@ -70,16 +70,29 @@ class OutboundMessage:
     message_id: str
     conversation_id: str
     content_type: str
-    body: Blob
+    blob: Blob  # the MIME body, in memory or in a temp file we own
     soap: bytes
     signed_references: list[SignedReference]
     payload_digest: bytes  # SHA-256 of the gzip bytes that were signed
 
+    @property
+    def body(self) -> bytes | Path:
+        """The MIME body: bytes when small, else the path of the temp file holding it."""
+        return self.blob.read_bytes() if self.blob.in_memory else self.blob.path
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """HTTP headers to send with the body."""
+        return {"Content-Type": self.content_type, "MIME-Version": "1.0"}
+
     def read_bytes(self) -> bytes:
-        return self.body.read_bytes()
+        return self.blob.read_bytes()
+
+    def save_to(self, path: Path | str) -> Path:
+        return self.blob.save_to(path)
 
     def close(self) -> None:
-        self.body.close()
+        self.blob.close()
 
 
 def format_timestamp(ts: dt.datetime) -> str:
@@ -277,17 +290,19 @@ def _single(root: etree._Element, tag: str, parent: etree._Element, what: str) -
 def receive_user_message(
     body: bytes | BinaryIO | Path,
     content_type: str,
-    *,
     our_key: rsa.RSAPrivateKey,
     our_cert: x509.Certificate,
     trust: TrustStore | Callable[[x509.Certificate], None],
     now: dt.datetime,
-    limits: Limits = DEFAULT_LIMITS,
+    limits: Limits | None = None,
+    *,
+    caps: Limits | None = None,
     tmp_dir: Path | str | None = None,
     check_to_party: bool = True,
 ) -> ReceivedMessage:
     """Verify, decrypt and unpack a received Peppol AS4 UserMessage, or raise EbmsError (with
-    `ref_to_message_id` set whenever the MessageId could be read)."""
+    `ref_to_message_id` set whenever the MessageId could be read). `caps` is an alias of `limits`."""
+    limits = limits or caps or DEFAULT_LIMITS
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     mime = _read_source(body, content_type, limits, tmp_dir)

@@ -65,9 +65,9 @@ def test_large_payload_from_file_streams(pki, tmp_path):
     src = tmp_path / "sbd.xml"
     src.write_bytes(sbd)
     out = build(pki, src, tmp_dir=tmp_path, spill_bytes=64 * 1024)
-    assert not out.body.in_memory
+    assert not out.blob.in_memory
     body = tmp_path / "body.mime"
-    out.body.save_to(body)
+    out.save_to(body)
     with open(body, "rb") as fh:
         rec = receive(pki, fh, out.content_type, tmp_dir=tmp_path,
                       limits=Limits(spill_bytes=64 * 1024))
@@ -414,7 +414,7 @@ def test_xxe_in_sbdh_payload(pki):
 def test_decompression_bomb(pki):
     sbd = make_sbd(b"A" * 4_000_000)  # gzips to a few KB
     out = build(pki, sbd)
-    assert out.body.size < 100_000
+    assert out.blob.size < 100_000
     e = rejected(pki, out.read_bytes(), out.content_type, limits=Limits(max_decompressed_bytes=1_000_000))
     assert (e.code, e.check) == ("EBMS:0303", "decompression-bomb")
 
