@@ -19,7 +19,7 @@ import ssl
 import time
 import uuid as uuidlib
 from collections import OrderedDict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable, Mapping

@@ -10,7 +10,6 @@ import pytest
 from gateway.channels.base import ChannelError
 from gateway.channels.digipost import schema, signing
 from gateway.channels.digipost.adapter import DigipostAdapter
-from gateway.channels.digipost.simulator import DigipostSimulator
 
 from .conftest import BROKER, CLIENT_ID, Offset, bearer_config, recipient, signature_config
 
