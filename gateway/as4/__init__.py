@@ -7,7 +7,7 @@ Inbound:   receive_user_message(body, content_type, our_key=, our_cert=, trust=,
 """
 
 from .blob import Blob
-from .errors import EBMS_ERRORS, NOT_SERVICED, EbmsError, not_serviced
+from .errors import EBMS_ERRORS, NOT_SERVICED, EbmsError, duplicate, not_serviced
 from .header import PartInfo, Property, UserMessageHeader
 from .keys import CredentialError, Credentials, load_credentials
 from .limits import DEFAULT_LIMITS, Limits
@@ -15,12 +15,12 @@ from .signals import (
     SIGNAL_CONTENT_TYPE, Receipt, Signal, SignalError, build_error_signal, build_receipt, certificate_checker,
     parse_signal, verify_receipt,
 )
-from .usermessage import OutboundMessage, ReceivedMessage, build_user_message, receive_user_message
+from .usermessage import OutboundMessage, ReceivedMessage, build_user_message, receive_user_message, same_message
 from .wssec import SignedReference
 
 __all__ = [
     "Blob", "CredentialError", "Credentials", "DEFAULT_LIMITS", "EBMS_ERRORS", "EbmsError", "Limits", "NOT_SERVICED", "OutboundMessage", "PartInfo",
     "Property", "Receipt", "ReceivedMessage", "SIGNAL_CONTENT_TYPE", "Signal", "SignalError", "SignedReference",
-    "UserMessageHeader", "build_error_signal", "build_receipt", "build_user_message", "certificate_checker",
-    "load_credentials", "not_serviced", "parse_signal", "receive_user_message", "verify_receipt",
+    "UserMessageHeader", "build_error_signal", "build_receipt", "build_user_message", "certificate_checker", "duplicate",
+    "load_credentials", "not_serviced", "parse_signal", "receive_user_message", "same_message", "verify_receipt",
 ]

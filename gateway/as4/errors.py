@@ -94,6 +94,14 @@ def not_serviced(reason: str, ref_to_message_id: str | None = None) -> EbmsError
                      ref_to_message_id=ref_to_message_id)
 
 
+def duplicate(message_id: str, reason: str = "") -> EbmsError:
+    """Refusal of a duplicate MessageId (only for a *conflicting* duplicate: same MessageId, other
+    signed digests). For a plain retry of an acknowledged message re-send the stored receipt instead.
+    phase4 answers duplicates with its non-standard EBMS:4001; we use the standard EBMS:0004."""
+    return EbmsError("EBMS:0004", reason or f"MessageId {message_id} was already received with other content",
+                     check="duplicate", detail="DUPLICATE_MESSAGE_ID", ref_to_message_id=message_id)
+
+
 def value_inconsistent(reason: str, check: str) -> EbmsError:
     return EbmsError("EBMS:0003", reason, check=check)
 

@@ -244,6 +244,13 @@ class ReceivedMessage:
             b.close()
 
 
+def same_message(stored: list[SignedReference], received: list[SignedReference]) -> bool:
+    """True when a message with an already-seen MessageId is a retry of the same message (identical
+    signed digests, as AS4 retries must be) rather than a conflicting reuse of the id."""
+    key = lambda refs: sorted((r.uri, r.digest_method, r.digest_value) for r in refs)  # noqa: E731
+    return key(stored) == key(received)
+
+
 def _trust_checker(trust: TrustStore | Callable[[x509.Certificate], None], now: dt.datetime):
     if callable(trust) and not isinstance(trust, TrustStore):
         return trust

@@ -159,3 +159,14 @@ def test_positional_api_and_outbound_object(pki, sbd):
     receipt = build_receipt(rec.message_id, rec.reference_xml, message_id="r@x", timestamp=NOW,
                             signing_key=pki.receiver.key, signing_cert=pki.receiver.cert)
     assert verify_receipt(receipt, pki.receiver.cert, out).ref_to_message_id == out.message_id
+
+
+def test_duplicate_helpers(pki, sbd):
+    from gateway.as4 import duplicate, same_message
+    a, b = build(pki, sbd), build(pki, sbd + b" ")
+    assert same_message(a.signed_references, list(reversed(a.signed_references)))
+    assert not same_message(a.signed_references, b.signed_references)
+    raw = build_error_signal(duplicate(a.message_id), message_id="e@x", timestamp=NOW,
+                             signing_key=pki.receiver.key, signing_cert=pki.receiver.cert)
+    err = parse_signal(raw, check_certificate=None).errors[0]
+    assert (err.code, err.detail, err.ref_to_message_in_error) == ("EBMS:0004", "DUPLICATE_MESSAGE_ID", a.message_id)
