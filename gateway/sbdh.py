@@ -42,7 +42,7 @@ COUNTRY_RE = re.compile(r"^[A-Z0-9]{2}$")
 DATETIME_TZ_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 ENVELOPE_NS = "http://peppol.eu/xsd/ticc/envelope/1.0"
 MAX_HEADER_BYTES = 1 << 20
-FULL_PARSE_LIMIT = 32 << 20
+FULL_PARSE_LIMIT = 8 << 20
 
 
 class SbdhError(ValueError):

@@ -15,6 +15,7 @@ class Limits:
     max_part_header_bytes: int = 8 * 1024   # header block of one MIME part
     max_decompressed_bytes: int = 512 * MiB  # per payload after gunzip (decompression-bomb cap)
     max_sbdh_header_bytes: int = 1 * MiB    # SBDH header region parsed with lxml
+    sbdh_full_parse_bytes: int = 8 * MiB    # SBDs up to this size are parsed whole (else head/tail check)
     spill_bytes: int = 1 * MiB              # parts above this go to temp files
 
 

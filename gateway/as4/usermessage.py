@@ -427,7 +427,7 @@ def _receive(root, mime: MimeMessage, our_key, our_cert, check_cert, limits: Lim
     # --- 8: SBDH ----------------------------------------------------------------------------------
     first = payloads[0][1]
     try:
-        sb = sbdh_mod.read_sbdh(first, limits.max_sbdh_header_bytes)
+        sb = sbdh_mod.read_sbdh(first, limits.max_sbdh_header_bytes, limits.sbdh_full_parse_bytes)
     except sbdh_mod.SbdhError as exc:
         raise EbmsError("EBMS:0004", f"invalid SBDH: {exc.message}", check=f"sbdh-{exc.code}")
     if not is_test:

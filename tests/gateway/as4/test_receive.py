@@ -492,3 +492,27 @@ def test_lf_only_framing_and_base64_parts_are_parsed(pki, sbd):
     mime = parse_multipart(body, 'multipart/related; boundary="b"; type="application/soap+xml"')
     assert mime.soap == b"<x/>" and mime.attachments[0].content_id == "p1"
     assert mime.attachments[0].blob.read_bytes() == b"payload bytes"
+
+
+@pytest.mark.slow
+def test_large_receive_memory_is_bounded(pki, tmp_path):
+    """30 MB of poorly compressible payload: Python heap stays far below the payload size."""
+    import os
+    import tracemalloc
+    sbd = make_sbd(os.urandom(15_000_000).hex().encode())
+    src = tmp_path / "sbd.xml"
+    src.write_bytes(sbd)
+    del sbd
+    out = build(pki, src, tmp_dir=tmp_path)
+    body = out.save_to(tmp_path / "body.mime")
+    assert body.stat().st_size > 15_000_000
+    tracemalloc.start()
+    try:
+        with open(body, "rb") as fh:
+            rec = receive(pki, fh, out.content_type, tmp_dir=tmp_path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 12_000_000, peak
+    assert rec.payload.size == src.stat().st_size and rec.payload.path is not None
+    rec.close()
