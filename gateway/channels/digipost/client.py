@@ -267,6 +267,7 @@ class DigipostClient:
         if (private_key is None) == (token_provider is None):
             raise ValueError("configure exactly one of private_key (signature) or token_provider (bearer)")
         self.base_url = base_url.rstrip("/")
+        self._base_path = urlsplit(self.base_url).path  # a path prefix is part of what gets signed
         self.broker_id = str(broker_id)
         self._key, self._tokens = private_key, token_provider
         self._digipost_key = digipost_public_key
@@ -369,8 +370,11 @@ class DigipostClient:
                     raise
                 ep = EntryPoint(None, {})
             for name in ("create_message", "identify_recipient", "document_events"):
-                if name in ep.links:
-                    self._paths[name] = urlsplit(ep.links[name]).path or self._paths[name]
+                link_path = urlsplit(ep.links.get(name, "")).path
+                if link_path:
+                    if self._base_path and link_path.startswith(self._base_path + "/"):
+                        link_path = link_path[len(self._base_path):]
+                    self._paths[name] = link_path
             if ep.certificate and self._digipost_key is None and self._trust_ep:
                 self._digipost_key = signing.load_public_key(ep.certificate)
             self._links_loaded = True
@@ -408,7 +412,9 @@ class DigipostClient:
                     content_type: str | None = None, extra: Mapping[str, str] | None = None,
                     verify: bool = True, _retried: bool = False) -> Response:
         session = await self._http()
-        headers = self.request_headers(method, path, query, body, content_type, self._clock())
+        wire_path = self._base_path + path
+        headers = self.request_headers(method, wire_path, query, body, content_type, self._clock())
+        headers["Accept-Encoding"] = "identity"  # hashes and signatures cover the bytes as sent
         headers.update(extra or {})
         token = None
         if self._tokens is not None:
@@ -431,7 +437,7 @@ class DigipostClient:
             return await self._send(method, path, query=query, body=body, content_type=content_type,
                                     extra=extra, verify=verify, _retried=True)
         if verify and self._verify and response.status != 401:
-            await self.verify_response(path, response)
+            await self.verify_response(wire_path, response)
         return response
 
     async def verify_response(self, path: str, response: Response) -> None:

@@ -540,8 +540,9 @@ class DigipostSimulator:
 
     def __init__(self, *, clock: Callable[[], dt.datetime] = _utcnow, tls: TestPKI | None = None,
                  token_path: str = "/oauth2/token", token_ttl: int = 3600,
-                 max_due_date_age: dt.timedelta = dt.timedelta(days=365)):
+                 max_due_date_age: dt.timedelta = dt.timedelta(days=365), prefix: str = ""):
         self.clock = clock
+        self.prefix = prefix.rstrip("/")  # mount the API under a path, e.g. "/api"
         self.pki = tls
         self.token_path, self.token_ttl = token_path, token_ttl
         self.max_due_date_age = max_due_date_age
@@ -567,11 +568,12 @@ class DigipostSimulator:
 
     async def start(self) -> "DigipostSimulator":
         app = web.Application(middlewares=[self._middleware], client_max_size=50 * 1024 * 1024)
-        app.router.add_get("/", self._entrypoint)
-        app.router.add_post("/identification", self._identification)
-        app.router.add_post("/messages", self._messages)
-        app.router.add_get("/documents/events", self._events)
-        app.router.add_get("/documents/{sender}/{uuid}/status", self._status)
+        p = self.prefix
+        app.router.add_get(p + "/", self._entrypoint)
+        app.router.add_post(p + "/identification", self._identification)
+        app.router.add_post(p + "/messages", self._messages)
+        app.router.add_get(p + "/documents/events", self._events)
+        app.router.add_get(p + "/documents/{sender}/{uuid}/status", self._status)
         app.router.add_post(self.token_path, self._token)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -702,7 +704,7 @@ class DigipostSimulator:
         self.requests.append(record)
         if self.delay:
             await asyncio.sleep(self.delay)
-        if path == "/" or path == self.token_path:
+        if path == self.prefix + "/" or path == self.token_path:
             resp = await handler(request)
             record.status = resp.status
             return resp
@@ -769,9 +771,9 @@ class DigipostSimulator:
     # -- endpoints ----------------------------------------------------------------------
 
     async def _entrypoint(self, request: web.Request) -> web.Response:
-        links = {"create_message": f"{self.base_url}/messages",
-                 "identify_recipient": f"{self.base_url}/identification",
-                 "document_events": f"{self.base_url}/documents/events"}
+        root = self.base_url + self.prefix
+        links = {"create_message": f"{root}/messages", "identify_recipient": f"{root}/identification",
+                 "document_events": f"{root}/documents/events"}
         return self._xml(200, schema.build_entrypoint(EntryPoint(self.certificate_pem, links), self.base_url))
 
     async def _token(self, request: web.Request) -> web.Response:

@@ -128,3 +128,21 @@ async def test_resource_paths_come_from_the_entrypoint_links(sim, sender_key, cl
     assert not any(r.path == "/nowhere" for r in sim.requests)
     assert [r.path for r in sim.requests].count("/") == 1
     await adapter.close()
+
+
+@pytest.mark.parametrize("links", [True, False])
+async def test_api_under_a_path_prefix_signs_the_full_path(sender_key, clock, facts, links):
+    from gateway.channels.digipost.simulator import DigipostSimulator
+
+    from .conftest import seed, signature_config
+
+    async with DigipostSimulator(clock=clock, prefix="/api") as prefixed:
+        prefixed.register_sender(BROKER, sender_key.public_key())
+        seed(prefixed)
+        cfg = signature_config(prefixed, sender_key, base_url=prefixed.base_url + "/api", use_entrypoint_links=links)
+        adapter = DigipostAdapter(cfg, clock=clock)
+        reach = await adapter.reachability(recipient("mailbox"))
+        result = await adapter.submit(adapter.render(delivery(facts, recipient("mailbox"), reach)))
+        assert result.state == "delivered"
+        assert {r.path for r in prefixed.requests} <= {"/api/", "/api/identification", "/api/messages"}
+        await adapter.close()
