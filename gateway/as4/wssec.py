@@ -211,9 +211,27 @@ def find_bst_certificate(security: etree._Element, uri: str) -> x509.Certificate
     if enc not in (None, BST_ENCODING_BASE64):
         raise failed_authentication(f"BinarySecurityToken EncodingType {enc!r} not supported", "bst-encoding")
     try:
-        return x509.load_der_x509_certificate(_b64(bst.text))
+        return load_certificate_strict(_b64(bst.text))
     except ValueError as exc:
         raise failed_authentication(f"BinarySecurityToken is not an X.509 certificate: {exc}", "bst-certificate")
+
+
+def load_certificate_strict(der: bytes) -> x509.Certificate:
+    """Parse a DER certificate and touch every field we use: `cryptography` parses lazily, so a
+    malformed subject or extension would otherwise surface later as an unexpected ValueError."""
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        cert.subject.rfc4514_string()
+        cert.issuer.rfc4514_string()
+        list(cert.extensions)
+        cert.public_key()
+        cert.not_valid_before_utc, cert.not_valid_after_utc
+        cert.signature_hash_algorithm
+    except ValueError:
+        raise
+    except Exception as exc:  # UnsupportedAlgorithm and friends
+        raise ValueError(str(exc)) from exc
+    return cert
 
 
 def signing_certificate(signature: etree._Element, security: etree._Element) -> x509.Certificate:
