@@ -4,6 +4,7 @@ KID and a link to the invoice, sent through LINK Mobility; outcome from delivery
 from __future__ import annotations
 
 import dataclasses
+from collections import OrderedDict
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -54,6 +55,7 @@ class SmsConfig:
     reachability_cache_size: int = 10_000
     dlr_secret: str | None = None  # shared secret expected on the DLR callback
     dlr_allowed_networks: tuple[str, ...] = ()  # LINK's DLR source ranges, if enforced
+    memory_entries: int = 100_000  # submitted/tracked messages kept in memory (engine persists the rest)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "SmsConfig":
@@ -107,8 +109,9 @@ class SmsAdapter(ChannelAdapter):
         self.config = config
         self._client = LinkMobilityClient(config.link_settings(), session)
         self._cache = ReachabilityCache(config.reachability_ttl, config.reachability_cache_size)
-        self._submitted: dict[str, SubmitResult] = {}  # delivery id → result (no double send)
-        self._tracked: dict[str, _Tracked] = {}  # LINK message id → state
+        # delivery id → result (no double send) and LINK message id → state; bounded, oldest evicted
+        self._submitted: OrderedDict[str, SubmitResult] = OrderedDict()
+        self._tracked: OrderedDict[str, _Tracked] = OrderedDict()
 
     async def reachability(self, recipient: Recipient) -> Reachability:
         if not recipient.phone:
@@ -160,15 +163,24 @@ class SmsAdapter(ChannelAdapter):
             return previous
         result = await self._client.send(rendered.payload)
         segments = result.sms_count or int(rendered.summary.get("segments") or 1)
-        self._tracked[result.message_id] = _Tracked(rendered.delivery_id, segments)
+        self._remember(self._tracked, result.message_id, _Tracked(rendered.delivery_id, segments))
         outcome = SubmitResult("accepted", result.message_id,
                                f"LINK resultCode {result.result_code} {result.description}; {segments} segment(s)")
-        self._submitted[rendered.delivery_id] = outcome
+        self._remember(self._submitted, rendered.delivery_id, outcome)
         return outcome
+
+    def _remember(self, store: OrderedDict, key: str, value: Any) -> None:
+        store[key] = value
+        store.move_to_end(key)
+        while len(store) > self.config.memory_entries:
+            store.popitem(last=False)
 
     async def record_delivery_report(self, report: DeliveryReport) -> None:
         """DLR callback target: fold per-part reports into one message outcome."""
-        tracked = self._tracked.setdefault(report.message_id, _Tracked(report.ref_id or "", report.segments or 1))
+        tracked = self._tracked.get(report.message_id)
+        if tracked is None:
+            tracked = _Tracked(report.ref_id or "", report.segments or 1)
+            self._remember(self._tracked, report.message_id, tracked)
         if tracked.finished:
             return
         event = report.event

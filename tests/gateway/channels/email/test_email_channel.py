@@ -238,3 +238,32 @@ async def test_idn_recipient_is_sent_in_punycode(smtp, tls_files, shared_dir):
     req = make_request(shared_dir, recipient=Recipient(email="ola@blåbær.no"))
     await smtp_adapter.submit(smtp_adapter.render(req))
     assert smtp.received[0].rcpt_tos == ["ola@xn--blbr-roah.no"]
+
+
+async def test_optional_mx_check(monkeypatch):
+    import dns.asyncresolver
+    import dns.resolver
+
+    answers = {"example.no": "mx", "nomail.invalid": "nx", "flaky.no": "timeout", "a-only.no": "a"}
+
+    async def fake_resolve(self, name, rtype):
+        kind = answers[name]
+        if kind == "nx":
+            raise dns.resolver.NXDOMAIN()
+        if kind == "timeout":
+            raise dns.resolver.LifetimeTimeout()
+        if kind == "a" and rtype == "MX":
+            raise dns.resolver.NoAnswer()
+        return [type("MX", (), {"exchange": "mx1.example.no."})()]
+
+    monkeypatch.setattr(dns.asyncresolver.Resolver, "resolve", fake_resolve)
+    adapter = EmailAdapter(EmailConfig.from_dict({"host": "x", "from_address": "a@b.no", "mx_check": True}))
+    assert (await adapter.reachability(Recipient(email="kari@example.no"))).reachable
+    no_mx = await adapter.reachability(Recipient(email="kari@nomail.invalid"))
+    assert not no_mx.reachable and no_mx.reason == "no-mx"
+    assert (await adapter.reachability(Recipient(email="kari@a-only.no"))).reachable  # implicit MX
+    flaky = await adapter.reachability(Recipient(email="kari@flaky.no"))
+    assert flaky.reachable and "unanswered" in flaky.detail
+    assert not (await adapter.reachability(Recipient(email="kari@flaky.no"))).cached
+    plain = EmailAdapter(EmailConfig.from_dict({"host": "x", "from_address": "a@b.no"}))
+    assert (await plain.reachability(Recipient(email="kari@nomail.invalid"))).reachable  # off by default
