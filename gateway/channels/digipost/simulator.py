@@ -540,7 +540,8 @@ class DigipostSimulator:
 
     def __init__(self, *, clock: Callable[[], dt.datetime] = _utcnow, tls: TestPKI | None = None,
                  token_path: str = "/oauth2/token", token_ttl: int = 3600,
-                 max_due_date_age: dt.timedelta = dt.timedelta(days=365), prefix: str = ""):
+                 max_due_date_age: dt.timedelta = dt.timedelta(days=365), prefix: str = "",
+                 events: list[DocumentEvent] | None = None):
         self.clock = clock
         self.prefix = prefix.rstrip("/")  # mount the API under a path, e.g. "/api"
         self.pki = tls
@@ -555,7 +556,7 @@ class DigipostSimulator:
         self.tokens: dict[str, SimToken] = {}
         self.messages: dict[str, schema.MessageSpec] = {}
         self.documents: dict[str, SimDocument] = {}
-        self.events: list[DocumentEvent] = []
+        self.events: list[DocumentEvent] = list(events or [])  # seed: events served from the start
         self.requests: list[RecordedRequest] = []
         # fault injection
         self.delay = 0.0

@@ -199,3 +199,26 @@ async def test_events_window_paging_and_sender_isolation(client, sim, clock):
     with pytest.raises(ChannelError) as err:
         await client.document_events(end, start)
     assert err.value.api_error.code == "INVALID_DATE_RANGE"
+
+
+async def test_foreign_print_address_is_accepted(client):
+    pd = schema.PrintDetails(schema.PrintRecipient("Sven Svensson", ("Storgatan 1",), "11122", "Stockholm", "SE"),
+                             RETURN)
+    msg = message(FNR_IDENTIFIED, print_details=pd)
+    xml = schema.build_message(msg)
+    assert b"<foreign-address><addressline1>Storgatan 1</addressline1><addressline2>11122 Stockholm" in xml
+    assert b"<country-code>SE</country-code>" in xml
+    result = await send(client, msg, xml=xml)
+    assert result.delivery.delivery_method == "PRINT"
+
+
+async def test_seeded_events_are_served(sim, sender_key, clock):
+    from gateway.channels.digipost.simulator import DigipostSimulator
+
+    ev = schema.DocumentEvent(new_uuid(), "SHREDDED", clock.now, clock.now)
+    async with DigipostSimulator(clock=clock, events=[ev]) as seeded:
+        seeded.register_sender(BROKER, sender_key.public_key())
+        c = DigipostClient(base_url=seeded.base_url, broker_id=BROKER, private_key=sender_key, clock=clock)
+        got = await c.document_events(clock.now - dt.timedelta(days=1), clock.now + dt.timedelta(days=1))
+        assert got == [ev]
+        await c.close()
