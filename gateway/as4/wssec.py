@@ -325,9 +325,10 @@ def verify_signature(
         if uri is None:
             raise failed_authentication("reference without URI", "reference-uri")
         if uri.startswith("cid:"):
-            if t_alg != TRANSFORM_ATTACHMENT_CONTENT or _children(transforms[0]):
+            if t_alg != TRANSFORM_ATTACHMENT_CONTENT:
                 raise failed_authentication(f"attachment reference {uri!r} must use the "
                                             "Attachment-Content-Signature-Transform", "transform")
+            _prefix_list(transforms[0])  # tolerate (meaningless) InclusiveNamespaces, nothing else
             cid = uri[4:]
             if cid in cid_digests:
                 raise failed_authentication(f"attachment {uri!r} referenced twice", "duplicate-reference")
