@@ -28,6 +28,7 @@ class ConfigError(Exception):
 class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8080
+    processes: int = 1  # server processes sharing the port (SO_REUSEPORT); 0 = one per CPU core
     tls_certificate: str = ""  # PEM; when set with tls_key the server speaks HTTPS itself
     tls_key: str = ""
     as4_path: str = "/as4"
