@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 
-import pytest
 from lxml import etree
 
 from gateway.as4 import EbmsError, parse_signal, receive_user_message, build_receipt
