@@ -50,6 +50,12 @@ class Blob:
     def open(self) -> BinaryIO:
         return io.BytesIO(self._data) if self._data is not None else open(self._path, "rb")
 
+    def __bytes__(self) -> bytes:
+        return self.read_bytes()
+
+    def __len__(self) -> int:
+        return self.size
+
     def read_bytes(self) -> bytes:
         return self._data if self._data is not None else self._path.read_bytes()
 

@@ -70,15 +70,14 @@ class OutboundMessage:
     message_id: str
     conversation_id: str
     content_type: str
-    blob: Blob  # the MIME body, in memory or in a temp file we own
+    body: Blob  # the MIME body, in memory or in a temp file we own (bytes(out.body) / .path / .open())
     soap: bytes
     signed_references: list[SignedReference]
     payload_digest: bytes  # SHA-256 of the gzip bytes that were signed
 
     @property
-    def body(self) -> bytes | Path:
-        """The MIME body: bytes when small, else the path of the temp file holding it."""
-        return self.blob.read_bytes() if self.blob.in_memory else self.blob.path
+    def blob(self) -> Blob:
+        return self.body
 
     @property
     def headers(self) -> dict[str, str]:
@@ -86,13 +85,13 @@ class OutboundMessage:
         return {"Content-Type": self.content_type, "MIME-Version": "1.0"}
 
     def read_bytes(self) -> bytes:
-        return self.blob.read_bytes()
+        return self.body.read_bytes()
 
     def save_to(self, path: Path | str) -> Path:
-        return self.blob.save_to(path)
+        return self.body.save_to(path)
 
     def close(self) -> None:
-        self.blob.close()
+        self.body.close()
 
 
 def format_timestamp(ts: dt.datetime) -> str:

@@ -154,8 +154,8 @@ def test_unsigned_peer_error_is_reported_unauthenticated(pki):
 
 def test_positional_api_and_outbound_object(pki, sbd):
     out = build(pki, sbd)
-    assert out.headers["Content-Type"].startswith("multipart/related") and isinstance(out.body, bytes)
-    rec = receive_user_message(out.body, out.content_type, pki.receiver.key, pki.receiver.cert, pki.trust, NOW)
+    assert out.headers["Content-Type"].startswith("multipart/related") and out.body.in_memory
+    rec = receive_user_message(bytes(out.body), out.content_type, pki.receiver.key, pki.receiver.cert, pki.trust, NOW)
     receipt = build_receipt(rec.message_id, rec.reference_xml, message_id="r@x", timestamp=NOW,
                             signing_key=pki.receiver.key, signing_cert=pki.receiver.cert)
     assert verify_receipt(receipt, pki.receiver.cert, out).ref_to_message_id == out.message_id
