@@ -2,27 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 from aiohttp import web
 
-from gateway.api import documents, health, inbox, openapi, validate, webhook
+from gateway.api import documents, health, inbox, openapi, routing, validate, webhook
 from gateway.api.auth import TokenCache, make_auth_middleware
 from gateway.api.errors import error_middleware
 from gateway.config import Settings
 from gateway.identity import load_identity
 from gateway.inbound.endpoint import as4_endpoint
-from gateway.inbound.processor import InboundProcessor
-from gateway.outbound.worker import OutboundWorker
 from gateway.discovery.lookup import Discovery
 from gateway.services import SERVICES, Services
-from gateway.store.db import make_engine
+from gateway.channels.sms.dlr import make_dlr_handler
+from gateway.routing import RoutingEngine
+from gateway.store.db import make_engine, run_db
 from gateway.store.payloads import payload_store_from
-from gateway.webhooks import WebhookWorker
+from gateway.workers import Workers, start_workers
 
 log = logging.getLogger("sendgw")
+SMS_DLR_PATH = "/callbacks/sms/linkmobility"
+
+
+async def _sms_report(svc: Services, report) -> None:
+    """A LINK Mobility delivery report: update the SMS delivery it belongs to."""
+    router = svc.extra.get("routing") or RoutingEngine(svc.engine, svc.payloads, svc.settings)
+    if report.ref_id:
+        await run_db(router.apply_event, report.ref_id, report.event)
+    else:
+        await run_db(router.apply_channel_event, "sms", report.message_id, report.event)
 
 
 def create_app(settings: Settings, *, engine=None, validation=None, run_workers: bool | None = None,
@@ -60,30 +68,19 @@ def create_app(settings: Settings, *, engine=None, validation=None, run_workers:
     if owns_discovery:
         discovery = Discovery.from_settings(settings)
     app[SERVICES] = svc
-    for module in (health, openapi, validate, inbox, webhook, documents):
+    for module in (health, openapi, validate, inbox, webhook, documents, routing):
         app.router.add_routes(module.routes)
     app.router.add_post(settings.server.as4_path, as4_endpoint)
+    app.router.add_post(SMS_DLR_PATH, make_dlr_handler(
+        lambda report: _sms_report(svc, report), secret=settings.callbacks.sms_dlr_token or None,
+        allowed_networks=settings.callbacks.sms_dlr_networks))
 
     async def lifecycle(app: web.Application):
         if owns_validation:
             await svc.validation.start()
-        tasks: list[asyncio.Task] = []
-        if run_workers:
-            webhooks = WebhookWorker(engine, settings)
-            inbound = InboundProcessor(engine, svc.payloads, svc.validation, on_notify=webhooks.wake)
-            svc.extra.update(webhooks=webhooks, inbound=inbound)
-            tasks += [asyncio.create_task(webhooks.run(), name="webhooks"),
-                      asyncio.create_task(inbound.run(), name="inbound")]
-            if ap is not None:
-                outbound = OutboundWorker(engine, svc.payloads, settings, ap, discovery)
-                svc.extra["outbound"] = outbound
-                tasks.append(asyncio.create_task(outbound.run(), name="outbound"))
+        workers = start_workers(svc, ap, discovery) if run_workers else Workers()
         yield
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await workers.stop()
         if owns_discovery:
             await discovery.close()
         if owns_validation:

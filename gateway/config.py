@@ -137,6 +137,12 @@ class OutboundSettings:
 
 
 @dataclass
+class CallbackSettings:
+    sms_dlr_token: str = ""  # shared secret LINK Mobility presents (query `token` or X-Sendgw-Dlr-Token)
+    sms_dlr_networks: list[str] = field(default_factory=list)  # source networks allowed to post DLRs; empty = any
+
+
+@dataclass
 class Settings:
     server: ServerSettings = field(default_factory=ServerSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -149,6 +155,7 @@ class Settings:
     as4: As4Settings = field(default_factory=As4Settings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    callbacks: CallbackSettings = field(default_factory=CallbackSettings)
     # free-form tables keyed by participant id, e.g. [routes."0192:923609016"]
     routes: dict[str, dict[str, Any]] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path.cwd)

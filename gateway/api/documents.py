@@ -19,6 +19,8 @@ from gateway.store.inbox import InvalidCursor, evidence_of, list_messages
 from gateway.store.outbox import (
     OUT,
     OUTBOX_STATES,
+    QUEUED,
+    ROUTING,
     IdempotencyConflict,
     Submission,
     document_details,
@@ -27,12 +29,14 @@ from gateway.store.outbox import (
     get_document,
     submit,
 )
+from gateway.routing import RecipientHintError, parse_hints
 from gateway.store.participants import find_participant
 from validation.errors import ArtefactError, ValidationInputError
 
 routes = web.RouteTableDef()
 
-OPTION_KEYS = {"receiver", "document_type", "process", "recipient", "channel", "rules"}
+OPTION_KEYS = {"receiver", "document_type", "process", "recipient", "channel", "rules", "segment", "vipps"}
+ROUTES = ("auto", "peppol", "b2c")  # options.channel: Peppol with fallback, Peppol only, straight to B2C
 
 
 def _override(options: dict, key: str, parse):
@@ -99,6 +103,19 @@ async def submit_document(request: web.Request) -> web.Response:
     doctype = _override(options, "document_type", DocumentTypeId.parse) or ids.document_type
     process = _override(options, "process", ProcessId.parse) or ids.process
 
+    route = options.get("channel", "auto")
+    if route not in ROUTES:
+        raise ApiError(400, "invalid-options", f"options.channel must be one of {', '.join(ROUTES)}")
+    if options.get("segment") not in (None, "b2c", "b2b", "b2g"):
+        raise ApiError(400, "invalid-options", "options.segment must be b2c, b2b or b2g")
+    if options.get("vipps") is not None and not isinstance(options["vipps"], bool):
+        raise ApiError(400, "invalid-options", "options.vipps must be true or false")
+    try:
+        options = {**options, "recipient": parse_hints(options.get("recipient"))}
+    except RecipientHintError as exc:
+        raise ApiError(400, "invalid-recipient", str(exc)) from exc
+    if route == "peppol":
+        options["segment"] = "b2g"  # Peppol only: never hand over to a B2C channel
     hosted = await run_db(_lookup_sender, svc.engine, ids.sender)
     if hosted is None or hosted.tenant_id != tenant.id:
         raise ApiError(403, "sender-not-yours",
@@ -106,13 +123,14 @@ async def submit_document(request: web.Request) -> web.Response:
     sub = Submission(tenant_id=tenant.id, document=upload.data, sender=str(ids.sender), receiver=str(receiver),
                      document_type=str(doctype), process=str(process), report=report, options=options,
                      idempotency_key=key, request_sha256=sha,
-                     deadline=dt.timedelta(hours=svc.settings.outbound.deadline_hours))
+                     deadline=dt.timedelta(hours=svc.settings.outbound.deadline_hours),
+                     initial_state=ROUTING if route == "b2c" else QUEUED)
     try:
         row, _created = await run_db(submit, svc.engine, svc.payloads, sub,
                                      message_id_domain=svc.settings.ap.seat_id.lower() or "sendgw")
     except IdempotencyConflict as exc:
         raise ApiError(409, "idempotency-conflict", str(exc)) from exc
-    worker = svc.extra.get("outbound")
+    worker = svc.extra.get("routing" if route == "b2c" else "outbound")
     if worker is not None:
         worker.wake()
     return _accepted(row)
@@ -169,3 +187,27 @@ async def document_evidence(request: web.Request) -> web.Response:
         raise ApiError(404, "no-evidence", f"no {kind} stored for this document (state {row.state})")
     data, media_type = found
     return web.Response(body=data, headers={"Content-Type": media_type})
+
+
+def _document_bytes(engine, store, tenant_id: str, doc_id: str) -> bytes | None:
+    with engine.connect() as conn:
+        row = get_document(conn, tenant_id, doc_id)
+        return None if row is None else store.get(conn, row.document_sha256)
+
+
+@routes.get("/api/v1/documents/{id}/pdf")
+async def document_pdf(request: web.Request) -> web.Response:
+    """The invoice as a Norwegian PDF/A-3 (UBL embedded), the same renderer as the B2C channels."""
+    from gateway.invoice import InvoiceError
+    from gateway.render import render_pdf_async
+
+    svc, tenant = services(request.app), current_tenant(request)
+    data = await run_db(_document_bytes, svc.engine, svc.payloads, tenant.id, request.match_info["id"])
+    if data is None:
+        raise ApiError(404, "not-found", "no such document")
+    try:
+        pdf = await render_pdf_async(data)
+    except InvoiceError as exc:
+        raise ApiError(422, "not-renderable", f"cannot render this document as an invoice PDF: {exc}") from exc
+    return web.Response(body=pdf, content_type="application/pdf",
+                        headers={"Content-Disposition": f'inline; filename="{request.match_info["id"]}.pdf"'})

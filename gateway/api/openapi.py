@@ -168,7 +168,8 @@ PATHS.update({
     },
 })
 
-DOCUMENT_STATES = ["queued", "sending", "retrying", "delivered", "failed", "undeliverable"]
+DOCUMENT_STATES = ["queued", "sending", "retrying", "delivered", "failed", "undeliverable", "routing", "opened",
+                   "paid"]
 DOCUMENT = {
     "type": "object",
     "properties": {
@@ -234,6 +235,55 @@ PATHS.update({
     }},
 })
 
+ROUTING_CONFIG = {
+    "type": "object",
+    "description": "Ordered channel lists per segment (b2g is always [\"peppol\"]), per-channel settings "
+                   "(secrets masked as ******** on GET; send them back unchanged to keep them) and costs.",
+    "properties": {
+        "b2c": {"type": "array", "items": {"type": "string", "enum": [
+            "peppol", "efaktura", "avtalegiro", "digipost", "email", "sms", "print"]}},
+        "b2b": {"type": "array", "items": {"type": "string"}},
+        "b2g": {"type": "array", "items": {"type": "string", "enum": ["peppol"]}},
+        "channels": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+            "cost_nok": {"type": "string"}, "settings": {"type": "object"}}}},
+        "print_cost_nok": {"type": "string", "description": "baseline for the savings report"},
+    },
+}
+
+PATHS.update({
+    "/api/v1/routing": {
+        "get": {"summary": "Your channel routing: priority lists, channel settings, costs",
+                "responses": {"200": {"description": "routing", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Routing"}}}}}},
+        "put": {"summary": "Replace your channel routing (validated by every channel adapter)",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Routing"}}}},
+                "responses": {"200": {"description": "the stored routing (secrets masked)"},
+                              "400": _err("invalid routing configuration")}},
+    },
+    "/api/v1/reports/channels": {"get": {
+        "summary": "Per channel: invoices, delivery rate, cost and the saving against print-only",
+        "parameters": [{"name": "from", "in": "query", "schema": {"type": "string"},
+                        "description": "YYYY-MM-DD or ISO timestamp (default: 30 days before to)"},
+                       {"name": "to", "in": "query", "schema": {"type": "string"},
+                        "description": "YYYY-MM-DD (inclusive day) or ISO timestamp (default: now)"}],
+        "responses": {"200": {"description": "report"}, "400": _err("bad period")},
+    }},
+    "/api/v1/documents/{id}/pdf": {"get": {
+        "summary": "The document rendered as a Norwegian PDF/A-3 invoice with the UBL embedded",
+        "parameters": [ID_PARAM],
+        "responses": {"200": {"description": "PDF", "content": {"application/pdf": {}}},
+                      "404": _err("no such document"), "422": _err("not an invoice or credit note")},
+    }},
+    "/callbacks/sms/linkmobility": {"post": {
+        "summary": "LINK Mobility delivery reports (no bearer token: a shared secret in `token` or "
+                   "X-Sendgw-Dlr-Token, see [callbacks])",
+        "security": [],
+        "responses": {"200": {"description": "recorded"}, "400": {"description": "unreadable report"},
+                      "401": {"description": "bad token"}, "403": {"description": "source not allowed"}},
+    }},
+})
+
 
 def document() -> dict[str, Any]:
     return {
@@ -245,7 +295,7 @@ def document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": ERROR, "Report": REPORT, "ReportItem": REPORT_ITEM, "InboxItem": INBOX_ITEM,
-                        "Document": DOCUMENT},
+                        "Document": DOCUMENT, "Routing": ROUTING_CONFIG},
         },
         "security": [{"bearer": []}],
         "paths": PATHS,

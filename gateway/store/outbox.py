@@ -13,18 +13,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.inbox import add_event, add_evidence, events_of, evidence_of
 from gateway.store.payloads import PayloadStore
 from gateway.store.queue import claim_due
-from gateway.store.schema import attempts, messages
+from gateway.store.schema import attempts, channel_deliveries, messages
 
 OUT = "out"
 QUEUED, SENDING, RETRYING, DELIVERED, FAILED, UNDELIVERABLE = (
     "queued", "sending", "retrying", "delivered", "failed", "undeliverable")
-OUTBOX_STATES = (QUEUED, SENDING, RETRYING, DELIVERED, FAILED, UNDELIVERABLE)
+ROUTING, OPENED, PAID = "routing", "opened", "paid"  # the B2C route (gateway/routing.py)
+OUTBOX_STATES = (QUEUED, SENDING, RETRYING, DELIVERED, FAILED, UNDELIVERABLE, ROUTING, OPENED, PAID)
 DUE_STATES = (QUEUED, SENDING, RETRYING)  # SENDING rows are due again only once their lease expired
 
 
@@ -45,6 +46,7 @@ class Submission:
     idempotency_key: str | None
     request_sha256: str
     deadline: dt.timedelta
+    initial_state: str = QUEUED  # "routing" for documents submitted straight to the B2C route
 
 
 def _now() -> dt.datetime:
@@ -72,7 +74,7 @@ def submit(engine: Engine, store: PayloadStore, sub: Submission, *, message_id_d
         with engine.begin() as conn:
             sha = store.put(conn, sub.document)
             conn.execute(insert(messages).values(
-                id=doc_id, tenant_id=sub.tenant_id, direction=OUT, state=QUEUED,
+                id=doc_id, tenant_id=sub.tenant_id, direction=OUT, state=sub.initial_state,
                 as4_message_id=f"{uuid.uuid4()}@{message_id_domain}", conversation_id=str(uuid.uuid4()),
                 instance_id=str(uuid.uuid4()), sender=sub.sender, receiver=sub.receiver,
                 document_type=sub.document_type, process=sub.process, document_sha256=sha, valid=True,
@@ -81,7 +83,7 @@ def submit(engine: Engine, store: PayloadStore, sub: Submission, *, message_id_d
                 next_attempt_at=now, deadline_at=now + sub.deadline))
             add_evidence(conn, store, doc_id, "validation-report",
                          json.dumps(sub.report, ensure_ascii=False).encode(), "application/json", now)
-            add_event(conn, doc_id, "queued", {"receiver": sub.receiver}, now)
+            add_event(conn, doc_id, sub.initial_state, {"receiver": sub.receiver}, now)
             return conn.execute(select(messages).where(messages.c.id == doc_id)).first(), True
     except IntegrityError:
         if not sub.idempotency_key:
@@ -101,8 +103,22 @@ def claim(engine: Engine, owner: str, lease: dt.timedelta, limit: int, now: dt.d
                         extra_where=messages.c.direction == OUT)
         if not ids:
             return []
+        stale = [r.id for r in conn.execute(select(messages.c.id).where(messages.c.id.in_(ids),
+                                                                       messages.c.state == SENDING))]
+        if stale:
+            _close_interrupted(conn, stale, now)
         conn.execute(update(messages).where(messages.c.id.in_(ids)).values(state=SENDING, updated_at=now))
         return list(conn.execute(select(messages).where(messages.c.id.in_(ids))))
+
+
+def _close_interrupted(conn: Connection, ids: list[str], now: dt.datetime) -> None:
+    """Rows still `sending` whose lease expired: the worker died mid-attempt. Close that attempt as
+    `interrupted` and count it, so the attempt log stays truthful and numbers never repeat."""
+    conn.execute(update(attempts).where(attempts.c.message_id.in_(ids), attempts.c.finished_at.is_(None)).values(
+        finished_at=now, outcome="interrupted", error="the worker sending it stopped; its lease expired"))
+    counted = (select(func.count()).select_from(attempts).where(attempts.c.message_id == messages.c.id)
+               .scalar_subquery())
+    conn.execute(update(messages).where(messages.c.id.in_(ids)).values(attempts=counted))
 
 
 def start_attempt(conn: Connection, message_id: str, number: int, endpoint_url: str | None,
@@ -163,14 +179,25 @@ def document_summary(row) -> dict[str, Any]:
         "attempts": row.attempts,
         "last_error": row.last_error,
         "links": {"self": f"/api/v1/documents/{row.id}",
-                  "receipt": f"/api/v1/documents/{row.id}/evidence/receipt"},
+                  "receipt": f"/api/v1/documents/{row.id}/evidence/receipt",
+                  "pdf": f"/api/v1/documents/{row.id}/pdf"},
     }
+
+
+def decisions_of(conn: Connection, message_id: str) -> list[dict[str, Any]]:
+    """The routing decisions for a document: each channel tried or skipped, why, and the result."""
+    rows = conn.execute(select(channel_deliveries).where(channel_deliveries.c.message_id == message_id)
+                        .order_by(channel_deliveries.c.position, channel_deliveries.c.created_at))
+    return [{"channel": r.channel, "position": r.position, "state": r.state, "reason": r.reason,
+             "detail": r.detail, "channel_ref": r.channel_ref, "cost_nok": r.cost_nok, "attempts": r.attempts,
+             "summary": r.summary, "at": r.updated_at.isoformat()} for r in rows]
 
 
 def document_details(conn: Connection, row) -> dict[str, Any]:
     out = document_summary(row)
     out["attempt_log"] = attempts_of(conn, row.id)
     out["events"] = events_of(conn, row.id)
+    out["decisions"] = decisions_of(conn, row.id)
     out["evidence"] = [{"kind": e.kind, "media_type": e.media_type, "sha256": e.payload_sha256,
                         "created_at": e.created_at.isoformat()} for e in evidence_of(conn, row.id)]
     return out

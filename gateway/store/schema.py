@@ -192,3 +192,34 @@ webhook_deliveries = Table(
     Column("delivered_at", UTC, nullable=True),
     Index("ix_webhook_deliveries_queue", "state", "next_attempt_at"),
 )
+
+tenant_routing = Table(
+    "tenant_routing",
+    metadata,
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    Column("config", JSON, nullable=False),  # see gateway/routing.py: RoutingConfig
+    Column("updated_at", UTC, nullable=False),
+)
+
+channel_deliveries = Table(
+    "channel_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),  # also the idempotency key towards the channel
+    Column("message_id", String(36), ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("tenant_id", String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    Column("position", Integer, nullable=False),  # index in the tenant's priority list
+    Column("channel", String(32), nullable=False),
+    # skipped | submitting | accepted | delivered | opened | paid | failed | returned
+    Column("state", String(16), nullable=False),
+    Column("reason", String(64), nullable=True),  # machine-readable: not-registered, no-email, ...
+    Column("detail", Text, nullable=True),
+    Column("channel_ref", String(255), nullable=True),
+    Column("cost_nok", String(16), nullable=True),  # decimal as text: exact on every backend
+    Column("summary", JSON, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", UTC, nullable=False),
+    Column("updated_at", UTC, nullable=False),
+    Column("tracked_at", UTC, nullable=True),
+    Index("ix_channel_deliveries_tracking", "channel", "state"),
+    Index("ix_channel_deliveries_tenant_created", "tenant_id", "created_at"),
+)
