@@ -48,6 +48,7 @@ from gateway.store.outbox import (
     start_attempt,
 )
 from gateway.store.schema import messages
+from gateway.routing import ROUTING, has_fallback
 from gateway.webhooks import backoff, enqueue
 
 log = logging.getLogger("sendgw.outbound")
@@ -120,6 +121,7 @@ class OutboundWorker:
         self._endpoint_slots: dict[str, asyncio.Semaphore] = {}
         self._inflight: set[asyncio.Task] = set()
         self._wake = asyncio.Event()
+        self._stopping = False
         self._session: aiohttp.ClientSession | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -141,7 +143,7 @@ class OutboundWorker:
             try:
                 while True:
                     try:
-                        started = await self.run_once()
+                        started = 0 if self._stopping else await self.run_once()
                     except Exception:
                         log.exception("outbound worker iteration failed")
                         started = 0
@@ -168,6 +170,17 @@ class OutboundWorker:
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         return len(rows)
+
+    async def stop_claiming(self, grace_seconds: float) -> None:
+        """Graceful shutdown: lease nothing new and wait up to `grace_seconds` for the documents in
+        flight; whatever is still in flight then keeps its lease and is resumed after it expires."""
+        self._stopping = True
+        self.wake()
+        try:
+            await asyncio.wait_for(self.drain(), grace_seconds)
+        except asyncio.TimeoutError:
+            log.warning("%d document(s) still in flight at shutdown; resumed after their lease expires",
+                        len(self._inflight))
 
     async def drain(self) -> None:
         """Wait for the documents in flight (tests, graceful shutdown)."""
@@ -318,7 +331,11 @@ class OutboundWorker:
             if outcome.kind == "delivered":
                 state, values = DELIVERED, {"last_error": None, "next_attempt_at": None}
             elif outcome.kind == "not-serviced":
-                state, values = UNDELIVERABLE, {"last_error": outcome.reason, "next_attempt_at": None}
+                # hand over to the B2C fallback when the tenant has one (gateway/routing.py)
+                if has_fallback(conn, row.tenant_id, row.options):
+                    state, values = ROUTING, {"last_error": outcome.reason, "next_attempt_at": now}
+                else:
+                    state, values = UNDELIVERABLE, {"last_error": outcome.reason, "next_attempt_at": None}
             elif outcome.kind == "permanent":
                 state, values = FAILED, {"last_error": outcome.reason, "next_attempt_at": None}
             else:
