@@ -577,7 +577,7 @@ class RoutingEngine:
                 n = 0
                 try:
                     n = await self.run_once()
-                    if loop.time() - last_track >= min(self.track_interval, 5.0):
+                    if loop.time() - last_track >= min(self.track_interval, 1.0):
                         await self.track_once()
                         last_track = loop.time()
                 except Exception:

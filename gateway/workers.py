@@ -1,4 +1,4 @@
-"""The background workers one gateway process runs: inbound processor, webhooks, outbox.
+"""The background workers one gateway process runs: inbound processor, webhooks, outbox, routing.
 
 One code path for `sendgw serve` (workers beside the HTTP server) and `sendgw worker` (workers
 alone, e.g. on extra machines sharing the PostgreSQL database): both call `start_workers` and,
@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 
 from gateway.inbound.processor import InboundProcessor
 from gateway.outbound.worker import OutboundWorker
+from gateway.routing import RoutingEngine
 from gateway.services import Services
 from gateway.webhooks import WebhookWorker
 
 log = logging.getLogger("sendgw.workers")
 
-KINDS = ("inbound", "webhooks", "outbound")
+KINDS = ("inbound", "webhooks", "outbound", "routing")
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Workers:
     webhooks: WebhookWorker | None = None
     inbound: InboundProcessor | None = None
     outbound: OutboundWorker | None = None
+    routing: RoutingEngine | None = None
 
     async def stop(self, grace_seconds: float = 0.0) -> None:
         """Stop claiming new work; give documents already being sent up to `grace_seconds` to finish
@@ -69,4 +71,9 @@ def start_workers(svc: Services, ap, discovery, kinds: tuple[str, ...] = KINDS) 
             w.outbound = OutboundWorker(svc.engine, svc.payloads, svc.settings, ap, discovery)
             svc.extra["outbound"] = w.outbound
             w.tasks.append(asyncio.create_task(w.outbound.run(), name="outbound"))
+    if "routing" in kinds:
+        w.routing = RoutingEngine(svc.engine, svc.payloads, svc.settings,
+                                  track_interval=svc.settings.routing.track_seconds)
+        svc.extra["routing"] = w.routing
+        w.tasks.append(asyncio.create_task(w.routing.run(), name="routing"))
     return w
