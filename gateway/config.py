@@ -137,6 +137,11 @@ class OutboundSettings:
 
 
 @dataclass
+class RoutingSettings:
+    track_seconds: float = 300.0  # how often each open B2C delivery is polled for news (opened, paid...)
+
+
+@dataclass
 class CallbackSettings:
     sms_dlr_token: str = ""  # shared secret LINK Mobility presents (query `token` or X-Sendgw-Dlr-Token)
     sms_dlr_networks: list[str] = field(default_factory=list)  # source networks allowed to post DLRs; empty = any
@@ -156,6 +161,7 @@ class Settings:
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     callbacks: CallbackSettings = field(default_factory=CallbackSettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
     # free-form tables keyed by participant id, e.g. [routes."0192:923609016"]
     routes: dict[str, dict[str, Any]] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path.cwd)
