@@ -516,3 +516,33 @@ def test_large_receive_memory_is_bounded(pki, tmp_path):
     assert peak < 12_000_000, peak
     assert rec.payload.size == src.stat().st_size and rec.payload.path is not None
     rec.close()
+
+
+def _ek_key_identifier(m: Mutable, ski: bytes) -> None:
+    strf = m.find(".//xenc:EncryptedKey/ds:KeyInfo/wsse:SecurityTokenReference")
+    for c in list(strf):
+        strf.remove(c)
+    kid = etree.SubElement(strf, "{%s}KeyIdentifier" % NSMAP["wsse"], {
+        "ValueType": "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0"
+                     "#X509SubjectKeyIdentifier"})
+    kid.text = base64.b64encode(ski).decode()
+
+
+def test_encrypted_key_by_subject_key_identifier(pki, sbd):
+    """CEF's sample references the recipient by SKI: accepted when it is ours, refused otherwise."""
+    from cryptography import x509
+    ours = pki.receiver.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    m = Mutable(build(pki, sbd))
+    _ek_key_identifier(m, ours)
+    assert receive(pki, *m.pack()).payload.read_bytes() == sbd
+    m = Mutable(build(pki, sbd))
+    _ek_key_identifier(m, b"\x01" * 20)
+    e = rejected(pki, *m.pack())
+    assert (e.code, e.check) == ("EBMS:0102", "wrong-recipient")
+
+
+def test_encrypted_for_another_certificate(pki, sbd):
+    other = make_ap_cert("PNO000002", pki.ca, now=NOW)  # same CN, different key
+    out = build(pki, sbd, receiver_cert=other.cert)
+    e = rejected(pki, out.read_bytes(), out.content_type)
+    assert (e.code, e.check) == ("EBMS:0102", "wrong-recipient")
