@@ -135,9 +135,9 @@ def run(args: argparse.Namespace) -> int:
     if args.processes is not None:
         settings.server.processes = args.processes
     processes = process_count(settings)
+    ssl_context = tls_context(settings)
     engine = engine_from(settings)
     prepare_database(settings, engine)
-    ssl_context = tls_context(settings)
     scheme = "https" if ssl_context else "http"
     if processes == 1:
         app = _build_app(settings, engine)
