@@ -546,3 +546,25 @@ def test_encrypted_for_another_certificate(pki, sbd):
     out = build(pki, sbd, receiver_cert=other.cert)
     e = rejected(pki, out.read_bytes(), out.content_type)
     assert (e.code, e.check) == ("EBMS:0102", "wrong-recipient")
+
+
+@pytest.mark.parametrize("tamper", ["ciphertext", "none", "bomb"])
+def test_no_temp_files_left_behind(pki, tmp_path, tamper):
+    import os
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    sbd = make_sbd(os.urandom(300_000).hex().encode())
+    m = Mutable(build(pki, sbd))
+    if tamper == "ciphertext":
+        cid, data = m.attachments[0]
+        m.attachments[0] = (cid, data[:-1] + bytes([data[-1] ^ 1]))
+    limits = Limits(spill_bytes=16 * 1024, max_decompressed_bytes=100_000 if tamper == "bomb" else 10**9)
+    body, ct = m.pack()
+    try:
+        rec = receive(pki, body, ct, tmp_dir=spool, limits=limits)
+    except EbmsError:
+        pass
+    else:
+        assert not rec.payload.in_memory
+        rec.close()
+    assert list(spool.iterdir()) == []
