@@ -1,0 +1,91 @@
+"""Routing configuration, recipient facts and the savings report."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from gateway.invoice import extract_invoice_facts
+from gateway.routing import (
+    RecipientHintError,
+    RoutingConfig,
+    RoutingConfigError,
+    channel_report,
+    delivery_id_for,
+    merge_secrets,
+    parse_hints,
+    recipient_from,
+    save_routing,
+)
+
+
+def email_settings(**kw):
+    return {"host": "smtp.example.no", "from_address": "faktura@example.no", "password": "pw", **kw}
+
+
+def test_config_round_trip_and_masking(tmp_path):
+    cfg = RoutingConfig.parse({
+        "b2c": ["email", "print"], "b2b": ["peppol", "email"],
+        "channels": {"email": {"cost_nok": "0.10", "settings": email_settings()},
+                     "print": {"cost_nok": 12, "settings": {"outgoing_dir": str(tmp_path), "incoming_dir": str(tmp_path)}}},
+        "print_cost_nok": "14.50"})
+    assert cfg.order("b2c") == ("email", "print")
+    assert cfg.cost("email") == Decimal("0.1") and cfg.cost("sms") == 0
+    out = cfg.to_dict(mask_secrets=True)
+    assert out["channels"]["email"]["settings"]["password"] == "********"
+    assert out["b2g"] == ["peppol"] and out["print_cost_nok"] == "14.5000"
+    again = RoutingConfig.parse(merge_secrets(out, cfg))
+    assert again.channels["email"].settings["password"] == "pw"
+
+
+@pytest.mark.parametrize("doc, fragment", [
+    ({"b2c": ["fax"]}, "unknown channel 'fax'"),
+    ({"b2c": ["email"]}, "channels.email has no settings"),
+    ({"b2c": ["email", "email"], "channels": {"email": {"settings": email_settings()}}}, "listed twice"),
+    ({"b2g": ["email"]}, "b2g is always Peppol"),
+    ({"channels": {"email": {"cost_nok": "-1", "settings": email_settings()}}}, "non-negative"),
+    ({"channels": {"email": {"cost_nok": "x", "settings": email_settings()}}}, "decimal"),
+    ({"channels": {"email": {"settings": {"host": "h"}}}}, "channels.email.settings"),
+    ({"colour": "red"}, "unknown field"),
+    ([], "JSON object"),
+])
+def test_config_errors(doc, fragment):
+    with pytest.raises(RoutingConfigError, match=fragment.replace("(", r"\(")):
+        RoutingConfig.parse(doc)
+
+
+def test_hints_are_validated_and_normalised():
+    hints = parse_hints({"phone": "912 34 567", "email": " kari@example.no ", "preferred_channel": "sms",
+                         "address": {"lines": ["Storgata 1"], "postcode": "0155", "city": "Oslo"},
+                         "birth_date": "1985-07-15"})
+    assert hints["phone"] == "+4791234567" and hints["email"] == "kari@example.no"
+    assert hints["address"]["country"] == "NO"
+    for bad in ({"phone": "12"}, {"email": "no-at-sign"}, {"fodselsnummer": "12345678901"},
+                {"orgnr": "923609017"}, {"address": {"lines": ["x"], "postcode": "55", "city": "Oslo"}},
+                {"preferred_channel": "fax"}, {"shoe_size": "42"}, {"birth_date": "15.07.1985"}):
+        with pytest.raises(RecipientHintError):
+            parse_hints(bad)
+
+
+def test_recipient_from_invoice_and_hints(shared_dir):
+    facts = extract_invoice_facts((shared_dir / "conformance/ehf-billing-3/examples/ehf-3-faktura-1.xml").read_bytes())
+    plain = recipient_from(facts, {})
+    assert plain.orgnr == facts.buyer.orgnr and plain.kid == facts.kid
+    assert plain.address is not None and plain.address.postcode == facts.buyer.address.postal_zone
+    hinted = recipient_from(facts, parse_hints({"email": "ola@example.no", "preferred_channel": "email"}))
+    assert hinted.email == "ola@example.no" and hinted.preferred_channel == "email"
+
+
+def test_delivery_ids_are_stable_per_channel():
+    mid = "8d0f4a26-2a4b-4c9e-9c1e-0f6c3c1a2b3c"
+    assert delivery_id_for(mid, "email") == delivery_id_for(mid, "email") != delivery_id_for(mid, "sms")
+
+
+def test_empty_report(engine):
+    from gateway.store.tenants import create_tenant
+
+    tenant, _ = create_tenant(engine, "T")
+    save_routing(engine, tenant.id, RoutingConfig.parse({"print_cost_nok": "15"}))
+    now = dt.datetime.now(dt.timezone.utc)
+    report = channel_report(engine, tenant.id, now - dt.timedelta(days=1), now)
+    assert report["channels"] == [] and report["total"]["cost_nok"] == "0.00"
