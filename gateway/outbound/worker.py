@@ -350,7 +350,7 @@ class OutboundWorker:
                 log.warning("lost the lease on %s before recording %s", row.id, outcome.kind)
                 return
             add_event(conn, row.id, state, {"attempt": number, "reason": outcome.reason,
-                                            "endpoint": common["endpoint_url"]}, now)
+                                            "endpoint": common["endpoint_url"], "worker": self.owner}, now)
             if state != RETRYING or number == 1:
                 fresh = conn.execute(messages.select().where(messages.c.id == row.id)).first()
                 enqueue(conn, row.tenant_id, "document.status",
