@@ -87,8 +87,12 @@ def _signal_response(svc, error: EbmsError, now: dt.datetime) -> web.Response:
     body = build_error_signal(error, message_id=f"{uuid.uuid4()}@{ap.seat_id.lower()}", timestamp=now,
                               signing_key=ap.key, signing_cert=ap.certificate,
                               ref_to_message_id=error.ref_to_message_id)
-    status = (svc.settings.as4.not_serviced_http_status if error.is_not_serviced
-              else svc.settings.as4.error_http_status)
+    if error.http_status not in (200, None):
+        status = error.http_status  # e.g. 413 for a message above the size cap
+    elif error.is_not_serviced:
+        status = svc.settings.as4.not_serviced_http_status
+    else:
+        status = svc.settings.as4.error_http_status
     return web.Response(status=status, body=body, headers={"Content-Type": SIGNAL_CONTENT_TYPE})
 
 
