@@ -59,6 +59,8 @@ _IGNORED_KEYS = {"cost", "cost_nok", "enabled", "channel", "name"}
 _ALIASES = {"agreement_account": "account", "payee_account": "account", "kundeenhet_id": "data_sender"}
 MAX_SPEC_LINES = 42
 UNMATCHED_REPORT = "unmatched-payments.json"
+#: A receipt refusing only these is Nets seeing our crash-safe re-drop of a file it already has.
+_DUPLICATE_CODES = frozenset({"transmission.duplicate_number", "assignment.duplicate_number"})
 
 
 @dataclass(frozen=True)
@@ -655,8 +657,7 @@ class AvtaleGiroAdapter(ChannelAdapter):
             elif r.kind == "claim_file":
                 rows = db.execute("SELECT delivery_id FROM deliveries WHERE transmission_number = ?",
                                   (r.transmission_number or "",)).fetchall()
-                only_duplicate = bool(r.errors) and all(e.get("code") == "transmission.duplicate_number"
-                                                        for e in r.errors)
+                only_duplicate = bool(r.errors) and all(e.get("code") in _DUPLICATE_CODES for e in r.errors)
                 if not rows:
                     notes.append(f"no claim file with transmission number {r.transmission_number}")
                 elif only_duplicate:  # our crash-safe re-drop of identical bytes: Nets has the first copy

@@ -201,7 +201,7 @@ class NetsSimulator:
                 self.cancelled.append(match)
         receipt = claim_file_receipt(report, file_name=name,
                                      created_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
-        path = self._write(f"{name}{RECEIPT_SUFFIX}", dump_receipt(receipt))
+        path = self._write(f"{self._next_serial()}-{name}{RECEIPT_SUFFIX}", dump_receipt(receipt))
         done = ProcessedFile(name, report, path, receipt["status"])
         self.processed.append(done)
         return done
