@@ -28,22 +28,39 @@ import hashlib
 import json
 import logging
 import os
+import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
 
-from gateway.channels.base import (ChannelAdapter, ChannelError, DeliveryRequest, Reachability, Recipient,
-                                   Rendered, SubmitResult, TrackEvent)
+from gateway.channels.base import (
+    ChannelAdapter,
+    ChannelError,
+    DeliveryRequest,
+    Reachability,
+    Recipient,
+    Rendered,
+    SubmitResult,
+    TrackEvent,
+)
 from gateway.channels.reachcache import ReachabilityCache
 from gateway.invoice import InvoiceFacts
 from gateway.kid import KidError, validate_kid
 from gateway.norwegian_ids import NorwegianIdError, validate_kontonr
 from gateway.render import format as fmt
 
-from .claims import Claim, ClaimBatch, ClaimError, ClaimFileOptions, Cancellation, build_claim_file
+from .claims import (
+    Cancellation,
+    Claim,
+    ClaimBatch,
+    ClaimError,
+    ClaimFileOptions,
+    build_claim_file,
+)
 from .client import DropConflict, IncomingEntry, NetsFileChannel
 from .generators import next_banking_day
 from .incoming import IncomingFile, Payment, parse_incoming_file
@@ -94,7 +111,7 @@ class AvtaleGiroConfig:
     mandate_api: dict[str, Any] | None = None  # reserved: the REST Mandate API (paths unpublished)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "AvtaleGiroConfig":
+    def from_dict(cls, d: dict[str, Any]) -> AvtaleGiroConfig:
         values = {_ALIASES.get(k, k): v for k, v in d.items() if k not in _IGNORED_KEYS}
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
@@ -253,7 +270,7 @@ def _money(ore: int) -> Decimal:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 class AvtaleGiroAdapter(ChannelAdapter):
@@ -387,14 +404,17 @@ class AvtaleGiroAdapter(ChannelAdapter):
 
     async def submit(self, rendered: Rendered) -> SubmitResult:
         draft: ClaimDraft = rendered.payload
-        existing = await asyncio.to_thread(self.store.get_delivery, rendered.delivery_id)
-        if existing is None and self.config.require_mandate_on_submit:
-            await self.refresh()
-            row = await asyncio.to_thread(self.store.mandate, draft.claim.kid)
-            if row is None or not row["active"]:
-                raise ChannelError("not-reachable", f"no active AvtaleGiro mandate for KID {draft.claim.kid} "
-                                   "any more; claim not sent")
-        return await asyncio.to_thread(self._submit, rendered.delivery_id, draft)
+        try:
+            existing = await asyncio.to_thread(self.store.get_delivery, rendered.delivery_id)
+            if existing is None and self.config.require_mandate_on_submit:
+                await self.refresh()
+                row = await asyncio.to_thread(self.store.mandate, draft.claim.kid)
+                if row is None or not row["active"]:
+                    raise ChannelError("not-reachable", f"no active AvtaleGiro mandate for KID {draft.claim.kid} "
+                                       "any more; claim not sent")
+            return await asyncio.to_thread(self._submit, rendered.delivery_id, draft)
+        except sqlite3.Error as exc:  # state file locked or unavailable: retrying re-drops the same bytes at most
+            raise ChannelError("state-unavailable", f"AvtaleGiro state store: {exc}", transient=True) from exc
 
     def _file_name(self, transmission: str, assignment: str, today: dt.date) -> str:
         return self.config.file_name_pattern.format(data_sender=self.config.data_sender,
@@ -505,7 +525,11 @@ class AvtaleGiroAdapter(ChannelAdapter):
             now = self._clock()
             if not force and self._last_scan is not None and now - self._last_scan < self.config.scan_interval:
                 return
-            changed = await asyncio.to_thread(self._scan)
+            try:
+                changed = await asyncio.to_thread(self._scan)
+            except (OSError, sqlite3.Error) as exc:  # answer from the stored state; try again next time
+                log.error("avtalegiro: scanning %s failed: %s", self.config.incoming_dir, exc)
+                return
             self._last_scan = self._clock()
             if changed:
                 self._cache.clear()
@@ -523,7 +547,10 @@ class AvtaleGiroAdapter(ChannelAdapter):
             seen = self.store.file_record(sha)
             if seen is not None:  # processed before (crash before archiving, or the same file delivered again)
                 sub = "" if seen["archived_as"] is None else "duplicates"
-                self.store.set_archived(sha, self.files.archive_file(entry, sha, sub))
+                try:
+                    self.store.set_archived(sha, self.files.archive_file(entry, sha, sub))
+                except OSError as exc:  # e.g. another worker moved it first
+                    log.info("avtalegiro: %s not archived: %s", entry.name, exc)
                 continue
             outcome = self._process(entry, data, sha)
             if outcome is None:
@@ -603,7 +630,7 @@ class AvtaleGiroAdapter(ChannelAdapter):
             db.execute("INSERT INTO files (sha256, name, kind, status, detail, processed_at) VALUES (?, ?, ?, ?, ?, ?)",
                        (sha, name, "nets", "processed",
                         "; ".join([f"{len(f.mandates)} mandate record(s), {len(f.payments)} payment(s), "
-                                   f"{paid} invoice(s) paid"] + notes), now))
+                                   f"{paid} invoice(s) paid", *notes]), now))
         return "processed", register_changed
 
     def _insert_payment(self, db: Any, p: Payment, source: str, account: str, status: str, reason: str | None,

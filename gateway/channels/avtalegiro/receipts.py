@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from .layout import LayoutIssue
 from .validator import ClaimFileReport
@@ -154,7 +155,7 @@ def parse_receipt(data: bytes) -> Receipt:
     except (KeyError, TypeError, ValueError) as exc:
         raise ReceiptError(f"malformed receipt: {exc!r}") from exc
     if created.tzinfo is None:
-        created = created.replace(tzinfo=dt.timezone.utc)
+        created = created.replace(tzinfo=dt.UTC)
     if kind == "claim_file" and doc.get("status") not in ("accepted", "partially_accepted", "rejected"):
         raise ReceiptError(f"unknown claim file status {doc.get('status')!r}")
     return Receipt(kind, created, doc.get("data_sender"), doc.get("transmission_number"), doc.get("file_name"),

@@ -29,17 +29,34 @@ import asyncio
 import dataclasses
 import datetime as dt
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from .claims import write_claim_file_atomic
-from .generators import NotDebited, generate_mandate_file, generate_settlement_file, next_banking_day, settle_claims
+from .generators import (
+    NotDebited,
+    generate_mandate_file,
+    generate_settlement_file,
+    next_banking_day,
+    settle_claims,
+)
 from .incoming import REG_ACTIVE, REG_DELETED, REG_NEW_OR_CHANGED, Mandate, Payment
 from .layout import CRLF
-from .receipts import RECEIPT_SUFFIX, claim_file_receipt, dump_receipt, not_debited_receipt
+from .receipts import (
+    RECEIPT_SUFFIX,
+    claim_file_receipt,
+    dump_receipt,
+    not_debited_receipt,
+)
 from .state import reuse_cutoff
-from .validator import ClaimFileReport, ParsedClaim, ValidatorOptions, validate_claim_file
+from .validator import (
+    ClaimFileReport,
+    ParsedClaim,
+    ValidatorOptions,
+    validate_claim_file,
+)
 
 DEFAULT_MONTHLY_LIMIT_ORE = 1_000_000  # NOK 10 000 per calendar month (MPS' default mandate limit)
 
@@ -200,7 +217,7 @@ class NetsSimulator:
                 self.pending.remove(match)
                 self.cancelled.append(match)
         receipt = claim_file_receipt(report, file_name=name,
-                                     created_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+                                     created_at=dt.datetime.now(dt.UTC).replace(microsecond=0))
         path = self._write(f"{self._next_serial()}-{name}{RECEIPT_SUFFIX}", dump_receipt(receipt))
         done = ProcessedFile(name, report, path, receipt["status"])
         self.processed.append(done)
@@ -232,7 +249,7 @@ class NetsSimulator:
                 ({"kid": r.claim.kid, "amount_ore": r.claim.amount_ore, "due_date": r.claim.due_date.isoformat(),
                   "assignment_number": r.claim.assignment_number,
                   "transaction_number": r.claim.claim.transaction_number, "reason": r.reason} for r in rejected),
-                data_sender=self.data_sender, created_at=dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+                data_sender=self.data_sender, created_at=dt.datetime.now(dt.UTC).replace(microsecond=0))
             self._write(f"{self._next_serial()}-not-debited{RECEIPT_SUFFIX}", dump_receipt(receipt))
         return numbered
 
@@ -283,7 +300,7 @@ class NetsSimulator:
                 pass
             self._task = None
 
-    async def __aenter__(self) -> "NetsSimulator":
+    async def __aenter__(self) -> NetsSimulator:
         await self.start()
         return self
 

@@ -22,8 +22,9 @@ import datetime as dt
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 MAX_NUMBER = 9_999_999  # 7 digits; 0000000 is not a valid number
 STATE_FILE = "avtalegiro.sqlite3"
@@ -92,7 +93,7 @@ class DeliveryRecord:
     written_at: str | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> "DeliveryRecord":
+    def from_row(cls, row: sqlite3.Row) -> DeliveryRecord:
         return cls(row["delivery_id"], row["file_name"], row["transmission_number"], row["assignment_number"],
                    row["kid"], row["amount_ore"], dt.date.fromisoformat(row["due_date"]), row["channel_ref"],
                    bytes(row["data"]), row["status"], row["created_at"], row["written_at"])

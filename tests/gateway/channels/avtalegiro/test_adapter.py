@@ -19,7 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from gateway.channels.avtalegiro.adapter import AvtaleGiroAdapter, AvtaleGiroConfig, specification_lines
+from gateway.channels.avtalegiro.adapter import (
+    AvtaleGiroAdapter,
+    AvtaleGiroConfig,
+    specification_lines,
+)
 from gateway.channels.avtalegiro.incoming import parse_incoming_file
 from gateway.channels.avtalegiro.simulator import NetsSimulator
 from gateway.channels.avtalegiro.state import StateStore, reuse_cutoff
@@ -272,8 +276,8 @@ async def test_submit_refuses_when_the_mandate_is_gone(adapter: AvtaleGiroAdapte
 
 @pytest.mark.parametrize("change, fragment", [
     ({"kind": "credit_note"}, "credit note"),
-    ({"payable_amount": Decimal("0")}, "positive amounts"),
-    ({"payable_amount": Decimal("-10")}, "positive amounts"),
+    ({"payable_amount": Decimal(0)}, "positive amounts"),
+    ({"payable_amount": Decimal(-10)}, "positive amounts"),
     ({"currency": "EUR"}, "currency EUR"),
     ({"payable_amount": Decimal("10.005")}, "fractions of an øre"),
     ({"due": dt.date(2026, 11, 20)}, "has passed"),

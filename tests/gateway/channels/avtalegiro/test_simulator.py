@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from gateway.channels.avtalegiro.claims import Claim, ClaimBatch, build_claim_file
-from gateway.channels.avtalegiro.incoming import parse_incoming_file, parse_settlement_file
+from gateway.channels.avtalegiro.incoming import (
+    parse_incoming_file,
+    parse_settlement_file,
+)
 from gateway.channels.avtalegiro.receipts import ReceiptError, parse_receipt
 from gateway.channels.avtalegiro.simulator import NetsSimulator
 
