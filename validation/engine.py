@@ -306,7 +306,7 @@ class Validator:
                 continue
             res.svrl = out
             for f in svrl_mod.findings(out):
-                severity = "warning" if (f.flag or "").lower() in ("warning", "information", "info") else "fatal"
+                severity = svrl_mod.severity(f.flag)
                 report.add(Item(rule=f.rule, severity=severity, message=f.message, location=f.location,
                                 line=finder.line(f.location), layer=layer.name, test=f.test))
                 if severity == "fatal":

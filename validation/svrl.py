@@ -30,6 +30,13 @@ class Finding:
     test: str
 
 
+def severity(flag: str | None) -> str:
+    """Report severity of an SVRL flag: "warning" (and "information") stay warnings; "fatal",
+    "error", anything else and no flag at all are fatal (vefa: a failed assert without flag is an
+    error)."""
+    return "warning" if (flag or "").strip().lower() in ("warning", "information", "info") else "fatal"
+
+
 def _finding(el: etree._Element) -> Finding:
     kind = etree.QName(el).localname
     text_el = el.find(f"{{{SVRL_NS}}}text")
