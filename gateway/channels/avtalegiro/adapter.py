@@ -629,8 +629,8 @@ class AvtaleGiroAdapter(ChannelAdapter):
             paid = self._match(db, ours, name)
             db.execute("INSERT INTO files (sha256, name, kind, status, detail, processed_at) VALUES (?, ?, ?, ?, ?, ?)",
                        (sha, name, "nets", "processed",
-                        "; ".join([f"{len(f.mandates)} mandate record(s), {len(f.payments)} payment(s), "
-                                   f"{paid} invoice(s) paid", *notes]), now))
+                        "; ".join([f"{len(f.mandates)} mandates, {len(f.payments)} payments, {paid} paid",
+                                   *notes]), now))
         return "processed", register_changed
 
     def _insert_payment(self, db: Any, p: Payment, source: str, account: str, status: str, reason: str | None,
