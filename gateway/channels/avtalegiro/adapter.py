@@ -88,7 +88,7 @@ class AvtaleGiroConfig:
     account: str  # the payee account of the AvtaleGiro agreement (11 digits, MOD11)
     outgoing_dir: str  # claim files are dropped here for the transfer agent to Nets
     incoming_dir: str  # files from Nets: mandate lists, OCR settlement data, receipts
-    state_dir: str  # counters, idempotency index, mandate register, payments (SQLite)
+    state_dir: str = ""  # counters, idempotency index, mandate register, payments (SQLite); see from_dict
     archive_dir: str | None = None  # processed incoming files; default <state_dir>/archive
     agreement_id: str | None = None  # OCR agreement id (9 digits), recorded; optional
     notify_payer: bool = True  # True: the bank notifies the payer (type 21); False: we do (type 02)
@@ -108,7 +108,7 @@ class AvtaleGiroConfig:
     cache_max_entries: int = 10_000
     scan_interval: float = 5.0  # at most one incoming-directory scan per interval (seconds)
     incoming_grace_seconds: float = 60.0  # an unparsable file younger than this is retried, not rejected
-    mandate_api: dict[str, Any] | None = None  # reserved: the REST Mandate API (paths unpublished)
+    mandate_api: dict[str, Any] | None = None  # placeholder for the REST Mandate API: validated, not used yet
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AvtaleGiroConfig:
@@ -117,7 +117,7 @@ class AvtaleGiroConfig:
         unknown = set(values) - known
         if unknown:
             raise ValueError(f"unknown AvtaleGiro config keys: {sorted(unknown)}")
-        for key in ("data_sender", "account", "outgoing_dir", "incoming_dir", "state_dir"):
+        for key in ("data_sender", "account", "outgoing_dir", "incoming_dir"):
             if not values.get(key):
                 raise ValueError(f"AvtaleGiro config needs {key}")
         sender = str(values["data_sender"])
@@ -134,13 +134,20 @@ class AvtaleGiroConfig:
                 raise ValueError("agreement_id must be 9 digits")
             values["agreement_id"] = agreement
         for key in ("outgoing_dir", "incoming_dir", "state_dir", "archive_dir"):
-            if values.get(key) is not None:
+            if values.get(key):
                 values[key] = os.fspath(values[key])
+            elif key in ("state_dir", "archive_dir"):
+                values.pop(key, None)
+        if not values.get("state_dir"):  # next to the archive, else hidden in the incoming directory
+            base = values.get("archive_dir") or values["incoming_dir"]
+            values["state_dir"] = os.path.join(base, ".sendgw-state")
         ending = values.get("line_ending", "CRLF")
         ending = {"\r\n": "CRLF", "\n": "LF"}.get(ending, str(ending).upper())
         if ending not in ("CRLF", "LF"):
             raise ValueError("line_ending must be CRLF or LF")
         values["line_ending"] = ending
+        if isinstance(values.get("kid_algorithm"), str):
+            values["kid_algorithm"] = values["kid_algorithm"].lower() or None
         if values.get("kid_algorithm") not in (None, "mod10", "mod11"):
             raise ValueError("kid_algorithm must be mod10, mod11 or empty")
         if values.get("kid_lengths") is not None:
@@ -180,11 +187,17 @@ class AvtaleGiroConfig:
             template.format(number="1", kid="1", buyer_reference="")
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"external_ref_template: {exc!r}") from exc
-        api = values.get("mandate_api")
-        if api:
-            raise ValueError("mandate_api: the AvtaleGiro Mandate API is not supported yet (its endpoint paths are "
-                             "not public; to be confirmed with MPS); mandates come from the incoming Nets files")
-        values["mandate_api"] = None
+        api = values.get("mandate_api") or None
+        if api is not None:
+            if not isinstance(api, dict):
+                raise ValueError("mandate_api must be a mapping (base_url, client_cert_file, client_key_file, ...)")
+            url = str(api.get("base_url") or "")
+            if url and not url.startswith("https://"):
+                raise ValueError("mandate_api.base_url must be https (the Mandate API requires mutual TLS)")
+            if bool(api.get("client_cert_file")) != bool(api.get("client_key_file")):
+                raise ValueError("mandate_api needs client_cert_file and client_key_file together")
+            api = dict(api)
+        values["mandate_api"] = api
         return cls(**values)
 
     @property
@@ -287,6 +300,9 @@ class AvtaleGiroAdapter(ChannelAdapter):
         self._cache = ReachabilityCache(config.reachability_ttl, config.cache_max_entries, clock)
         self._scan_lock = asyncio.Lock()
         self._last_scan: float | None = None
+        if config.mandate_api:
+            log.warning("avtalegiro: mandate_api is configured but not used yet (endpoint paths unpublished); "
+                        "mandates come from the incoming Nets files only")
 
     # -- reachability ----------------------------------------------------------------------------
 

@@ -108,19 +108,24 @@ def test_config_from_dict(settings: dict):
     alias = AvtaleGiroConfig.from_dict({**{k: v for k, v in settings.items() if k != "account"},
                                         "agreement_account": "1503.80.00001"})
     assert alias.account == ACCOUNT
+    bare = AvtaleGiroConfig.from_dict({k: v for k, v in settings.items() if k != "state_dir"} |
+                                      {"kid_algorithm": "MOD11", "mandate_api": {"base_url": "https://x.example"}})
+    assert bare.state_dir == str(Path(settings["incoming_dir"]) / ".sendgw-state")
+    assert bare.kid_algorithm == "mod11" and bare.mandate_api == {"base_url": "https://x.example"}
 
 
 @pytest.mark.parametrize("change, message", [
     ({"data_sender": "1234"}, "8 digits"),
     ({"account": "15038000002"}, "account"),
-    ({"state_dir": ""}, "state_dir"),
+    ({"incoming_dir": ""}, "incoming_dir"),
     ({"line_ending": "CR"}, "line_ending"),
     ({"kid_algorithm": "luhn"}, "kid_algorithm"),
     ({"kid_lengths": [3]}, "kid_lengths"),
     ({"number_start": 0}, "number_start"),
     ({"file_name_pattern": "claims.txt"}, "transmission_number"),
     ({"file_name_pattern": "../{transmission_number}"}, "plain"),
-    ({"mandate_api": {"base_url": "https://mandates.example"}}, "not supported"),
+    ({"mandate_api": {"base_url": "http://mandates.example"}}, "https"),
+    ({"mandate_api": {"base_url": "https://mandates.example", "client_cert_file": "c.pem"}}, "together"),
     ({"surprise": 1}, "unknown"),
 ])
 def test_config_rejects(settings: dict, change: dict, message: str):
@@ -246,6 +251,15 @@ async def test_register_survives_restart_and_ignores_other_accounts(settings: di
     other._serial = 100
     other.add_mandate(kid(6))
     assert (await make_adapter(settings).reachability(Recipient(kid=kid(6)))).reason == "no-mandate"
+
+
+async def test_default_state_dir_inside_incoming_is_not_read_as_a_nets_file(settings: dict, sim: NetsSimulator,
+                                                                            dirs: dict[str, Path]):
+    ad = make_adapter({k: v for k, v in settings.items() if k != "state_dir"})
+    sim.add_mandate(kid(14))
+    assert (await ad.reachability(Recipient(kid=kid(14)))).reachable
+    assert [p.name for p in dirs["incoming_dir"].iterdir()] == [".sendgw-state"]
+    assert ad.incoming_problems() == []
 
 
 async def test_reachability_is_cached_until_the_register_changes(settings: dict, sim: NetsSimulator):
