@@ -193,3 +193,32 @@ def test_worker_killed_mid_send_is_resumed_after_the_lease_with_the_same_message
             assert [a["number"] for a in log] == [1, 2]
             assert "lease expired" in log[0]["error"]
     assert all(d.attempts == 2 for d in after.values())
+
+
+@pytest.mark.slow
+def test_sigterm_lets_documents_in_flight_finish(outbox, engine):
+    ids = outbox.queue(3)
+    receiver = outbox.receiver()
+    receiver.delay = 1.5  # each request is answered 1.5 s after it arrives
+    recv = ThreadedReceiver(receiver)
+    try:
+        config = outbox.config("w", receiver.url, lease_seconds=60.0)
+        worker = outbox.start(config, "w")
+        wait_until(lambda: len(receiver.message_ids) == 3, 20, f"3 sends in flight ({outbox.log('w')[-2000:]})")
+        assert not receiver.accepted
+        assert stop(worker) == 0
+        # it waited for the answers before exiting: nothing is left leased
+        assert count_states(engine) == {"delivered": 3}
+        assert sum(receiver.accepted.values()) == 3
+        assert "stopped" in outbox.log("w")
+    finally:
+        recv.close()
+
+
+def test_worker_without_an_ap_identity_refuses_to_start(outbox, tmp_path):
+    from tests.gateway.outbound.workerproc import write_config
+
+    config = write_config(tmp_path / "bare.toml", {"database": {"url": f"sqlite:///{tmp_path}/bare.db"}})
+    proc = outbox.start(config, "bare")
+    assert proc.wait(60) == 1
+    assert "needs an [ap] identity" in outbox.log("bare")
