@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import aiohttp
 import pytest
 
 from gateway.channels.email.simulator import SmtpSimulator
@@ -143,3 +144,54 @@ async def test_invalid_routing_and_hints_are_400(make_client, tenant, engine, in
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid-recipient"
     resp = await client.get("/api/v1/reports/channels?from=2026-13-01", headers=auth)
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid-period"
+
+
+async def test_not_serviced_on_peppol_hands_over_to_the_fallback(make_client, engine, tenant, settings, tmp_path,
+                                                                 invoice):
+    """Peppol answers EBMS:0004 PEPPOL:NOT_SERVICED → the routing engine delivers by e-mail."""
+    import datetime as dt
+
+    from certs.devpki import make_ap_cert, make_ca
+    from certs.trust import TrustStore
+    from gateway.identity import ApIdentity
+    from tests.peers.as4lib_receiver import As4LibReceiver
+
+    pytest.importorskip("as4")
+    t, auth = tenant
+    add_participant(engine, ParticipantId.parse(SELLER), t.name)
+    now = dt.datetime.now(dt.timezone.utc)
+    ca = make_ca(now=now)
+    us, peer = make_ap_cert("PNO000001", ca, now=now), make_ap_cert("POP000077", ca, now=now)
+    receiver = As4LibReceiver("POP000077", peer.key, peer.cert, ca.cert, ["not-serviced"])
+    await receiver.start()
+    (tmp_path / "peer.pem").write_bytes(peer.cert_pem())
+    settings.routes = {"0192:987654325": {"url": receiver.url, "certificate": str(tmp_path / "peer.pem")}}
+    settings.outbound.allow_http = settings.discovery.allow_http = True
+    cert, key = make_tls_files(tmp_path)
+    try:
+        async with SmtpSimulator(tls_context=server_tls_context(cert, key)) as smtp:
+            client = await make_client(run_workers=True, identity=ApIdentity(
+                "PNO000001", us.key, us.cert, TrustStore.from_pem(ca.cert_pem())))
+            resp = await client.put("/api/v1/routing", headers=auth, json={
+                "b2b": ["peppol", "email"], "channels": {"email": {"cost_nok": "0.05", "settings": {
+                    "host": "127.0.0.1", "port": smtp.port, "username": "sendgw", "password": "secret",
+                    "from_address": "faktura@leverandor.no", "tls_ca_file": str(cert), "timeout": 2.0}}}})
+            assert resp.status == 200, await resp.text()
+            form = aiohttp.FormData()
+            form.add_field("file", invoice, filename="invoice.xml")
+            form.add_field("options", json.dumps({"recipient": {"email": "innkjop@kunde.no"}}))
+            resp = await client.post("/api/v1/documents", data=form, headers=auth)
+            assert resp.status == 202
+            doc_id = (await resp.json())["id"]
+
+            async def delivered():
+                d = await (await client.get(f"/api/v1/documents/{doc_id}", headers=auth)).json()
+                return d if d["decisions"] and d["state"] == "delivered" else None
+
+            final = await until(delivered)
+            assert receiver.requests == 1
+            assert [a["outcome"] for a in final["attempt_log"]] == ["not-serviced"]
+            assert [(d["channel"], d["state"]) for d in final["decisions"]] == [("email", "accepted")]
+            assert len(smtp.received) == 1 and smtp.received[0].rcpt_tos == ["innkjop@kunde.no"]
+    finally:
+        await receiver.stop()
