@@ -65,7 +65,7 @@ from .client import DropConflict, IncomingEntry, NetsFileChannel
 from .generators import next_banking_day
 from .incoming import IncomingFile, Payment, parse_incoming_file
 from .layout import CRLF, LF, LayoutRejected, fold_to_latin1
-from .matching import OpenInvoice, match_payments
+from .matching import Match, OpenInvoice, match_payments
 from .receipts import RECEIPT_SUFFIX, Receipt, ReceiptError, parse_receipt
 from .state import DeliveryRecord, NumbersExhausted, StateStore, identity_key
 
@@ -670,13 +670,34 @@ class AvtaleGiroAdapter(ChannelAdapter):
                 fresh.append(p)
         if not fresh:
             return 0
-        rows = db.execute("SELECT d.delivery_id, d.kid, d.amount_ore, EXISTS (SELECT 1 FROM events e WHERE "
-                          "e.delivery_id = d.delivery_id AND e.state = 'paid') AS paid FROM deliveries d "
-                          "WHERE d.delivery_id NOT LIKE 'cancel:%'").fetchall()
-        open_invoices = [OpenInvoice(r["delivery_id"], r["kid"], r["amount_ore"]) for r in rows if not r["paid"]]
-        paid_kids = [r["kid"] for r in rows if r["paid"]]
-        result = match_payments(fresh, open_invoices, already_paid_kids=paid_kids)
-        for m in result.matched:
+        kids = sorted({"".join(p.kid.split()) for p in fresh if p.kid})
+        rows = []
+        for i in range(0, len(kids), 500):  # only claims with these KIDs can match
+            chunk = kids[i:i + 500]
+            rows += db.execute("SELECT d.delivery_id, d.kid, d.amount_ore, d.due_date, EXISTS (SELECT 1 FROM events e WHERE "
+                               "e.delivery_id = d.delivery_id AND e.state = 'paid') AS paid FROM deliveries d "
+                               f"WHERE d.delivery_id NOT LIKE 'cancel:%' AND d.kid IN ({','.join('?' * len(chunk))}) "
+                               "ORDER BY d.created_at",
+                               chunk).fetchall()
+        open_rows = [r for r in rows if not r["paid"]]
+        # A KID is often the payer's customer KID, reused for every monthly claim with the same amount:
+        # an AvtaleGiro debit (type 15) settles on the claim's due date (next banking day), so that
+        # date picks the claim first; what is left goes through the general KID + amount matching.
+        pre: list[Match] = []
+        rest: list[Payment] = []
+        for p in fresh:
+            same = [r for r in open_rows if p.is_avtalegiro and r["kid"] == "".join(p.kid.split())
+                    and r["amount_ore"] == p.amount_ore
+                    and next_banking_day(dt.date.fromisoformat(r["due_date"])) == p.settlement_date]
+            if same:
+                open_rows.remove(same[0])
+                pre.append(Match(OpenInvoice(same[0]["delivery_id"], same[0]["kid"], same[0]["amount_ore"]), p))
+            else:
+                rest.append(p)
+        open_invoices = [OpenInvoice(r["delivery_id"], r["kid"], r["amount_ore"]) for r in open_rows]
+        paid_kids = [r["kid"] for r in rows if r["paid"]] + [m.invoice.kid for m in pre]
+        result = match_payments(rest, open_invoices, already_paid_kids=paid_kids)
+        for m in pre + result.matched:
             p = m.payment
             detail = (f"settled {fmt.date(p.settlement_date)}: OCR transaction type {p.transaction_type:02d}, "
                       f"KID {p.kid}, {fmt.money(_money(p.amount_ore), 'NOK')} ({source})")
@@ -686,7 +707,7 @@ class AvtaleGiroAdapter(ChannelAdapter):
         for u in result.unmatched:
             self._insert_payment(db, u.payment, source, account, "unmatched", u.reason.value, u.detail,
                                  str(u.invoice.invoice_id) if u.invoice else None)
-        return len(result.matched)
+        return len(pre) + len(result.matched)
 
     def _apply_receipt(self, sha: str, name: str, r: Receipt) -> str:
         cfg = self.config

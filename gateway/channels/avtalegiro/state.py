@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     written_at TEXT);
 CREATE INDEX IF NOT EXISTS deliveries_ref ON deliveries (channel_ref);
 CREATE INDEX IF NOT EXISTS deliveries_tn ON deliveries (transmission_number);
+CREATE INDEX IF NOT EXISTS deliveries_kid ON deliveries (kid);
 CREATE TABLE IF NOT EXISTS events (
     delivery_id TEXT NOT NULL, state TEXT NOT NULL, at TEXT NOT NULL, detail TEXT NOT NULL,
     amount_ore INTEGER, source TEXT NOT NULL, PRIMARY KEY (delivery_id, state, source));

@@ -448,6 +448,20 @@ async def test_unmatched_payments_are_reported(adapter: AvtaleGiroAdapter, sim: 
     assert [e.state for e in await adapter.track(result.channel_ref)] == ["delivered", "paid"]
 
 
+async def test_monthly_claims_with_the_same_kid_and_amount_are_told_apart_by_due_date(
+        adapter: AvtaleGiroAdapter, sim: NetsSimulator, facts: InvoiceFacts):
+    k = kid(44)  # one customer KID for every monthly claim
+    sim.add_mandate(k)
+    december = await adapter.submit(adapter.render(request(facts, "dec", kid_=k, due=dt.date(2026, 12, 15))))
+    january = await adapter.submit(adapter.render(request(facts, "jan", kid_=k, due=dt.date(2027, 1, 15))))
+    sim.process()
+    sim.settle(up_to=dt.date(2027, 1, 31))  # both debits arrive in one settlement file
+    assert [e.state for e in await adapter.track(december.channel_ref)] == ["delivered", "paid"]
+    jan_events = await adapter.track(january.channel_ref)
+    assert [e.state for e in jan_events] == ["delivered", "paid"] and jan_events[-1].at.date() == dt.date(2027, 1, 15)
+    assert adapter.unmatched_payments() == []
+
+
 async def test_settlement_for_another_account_is_reported(adapter: AvtaleGiroAdapter, dirs: dict[str, Path]):
     other = NetsSimulator(dirs["outgoing_dir"], dirs["incoming_dir"], data_sender=SENDER, account="86011117947",
                           today=TODAY)
@@ -554,3 +568,13 @@ async def test_mandate_file_written_by_simulator_parses(sim: NetsSimulator):
     parsed = parse_incoming_file(path.read_bytes(), expected_recipient=SENDER)
     [m] = parsed.mandates
     assert (m.kid, m.active, m.notify, m.registration_type) == (kid(70), True, False, 1)
+
+
+def test_registry_builds_the_adapter(settings: dict):
+    from gateway.channels.registry import build_adapter, parse_config
+
+    ad = build_adapter("avtalegiro", {**settings, "cost": 0.5})
+    assert isinstance(ad, AvtaleGiroAdapter) and ad.name == "avtalegiro"
+    with pytest.raises(ChannelError) as err:
+        parse_config("avtalegiro", {**settings, "account": "123"})
+    assert err.value.code == "invalid-config"
