@@ -86,8 +86,8 @@ async def _run(make_client, engine, tenant, settings, tmp_path: Path, invoice: b
 
 
 async def test_no_mandate_falls_through_to_print(make_client, engine, tenant, settings, tmp_path, invoice):
-    client, auth, nets, house, details = await _run(make_client, engine, tenant, settings, tmp_path, invoice,
-                                                    mandate=False)
+    _, _, nets, house, details = await _run(make_client, engine, tenant, settings, tmp_path, invoice,
+                                            mandate=False)
 
     async def printed():
         house.process()
