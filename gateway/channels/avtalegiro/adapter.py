@@ -106,7 +106,7 @@ class AvtaleGiroConfig:
     require_mandate_on_submit: bool = True  # re-check the register before dropping a new claim file
     reachability_ttl: float = 60.0
     cache_max_entries: int = 10_000
-    scan_interval: float = 5.0  # at most one incoming-directory scan per interval (seconds)
+    scan_interval: float = 0.0  # at most one incoming-directory scan per interval (seconds); 0: every call
     incoming_grace_seconds: float = 60.0  # an unparsable file younger than this is retried, not rejected
     mandate_api: dict[str, Any] | None = None  # placeholder for the REST Mandate API: validated, not used yet
 
@@ -320,10 +320,10 @@ class AvtaleGiroAdapter(ChannelAdapter):
             kid = self._kid(recipient.kid)
         except KidError as exc:
             return Reachability.no("invalid-kid", f"KID {recipient.kid!r}: {exc.message}")
+        await self.refresh()  # first: a scan that changes the register drops the cached answers
         hit = self._cache.get(kid)
         if hit is not None:
             return hit
-        await self.refresh()
         row = await asyncio.to_thread(self.store.mandate, kid)
         if row is not None and row["active"]:
             notice = "J" if row["notify"] else "N"

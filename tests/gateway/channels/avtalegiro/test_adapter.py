@@ -272,6 +272,14 @@ async def test_reachability_is_cached_until_the_register_changes(settings: dict,
     assert (await ad.reachability(Recipient(kid=kid(9)))).cached  # within TTL and scan interval
     await ad.refresh(force=True)  # a scan that changes the register drops cached answers
     assert not (await ad.reachability(Recipient(kid=kid(9)))).reachable
+    # default scan interval (every call): a negative answer never hides a newly arrived mandate
+    ad = make_adapter({k: v for k, v in settings.items() if k != "scan_interval"}, reachability_ttl=300)
+    assert ad.config.scan_interval == 0
+    assert (await ad.reachability(Recipient(kid=kid(15)))).reason == "no-mandate"
+    assert (await ad.reachability(Recipient(kid=kid(15)))).cached
+    sim.add_mandate(kid(15))
+    answer = await ad.reachability(Recipient(kid=kid(15)))
+    assert answer.reachable and not answer.cached
 
 
 async def test_submit_refuses_when_the_mandate_is_gone(adapter: AvtaleGiroAdapter, sim: NetsSimulator,
