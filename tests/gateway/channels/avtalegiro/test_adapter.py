@@ -586,3 +586,51 @@ def test_registry_builds_the_adapter(settings: dict):
     with pytest.raises(ChannelError) as err:
         parse_config("avtalegiro", {**settings, "account": "123"})
     assert err.value.code == "invalid-config"
+
+
+async def test_independent_files_netsgiro(adapter: AvtaleGiroAdapter, facts: InvoiceFacts, dirs: dict[str, Path]):
+    """Files written by another implementation (netsgiro) drive the adapter, and netsgiro reads ours."""
+    netsgiro = pytest.importorskip("netsgiro")
+    from netsgiro import records as nr
+
+    k = kid(80)
+    incoming = dirs["incoming_dir"]
+    incoming.mkdir(parents=True, exist_ok=True)
+    mandate = [
+        nr.TransmissionStart(service_code=0, transmission_number="0000501", data_transmitter="00008080",
+                             data_recipient=SENDER),
+        nr.AssignmentStart(service_code=21, assignment_type=24, assignment_number="0000601",
+                           assignment_account=ACCOUNT),
+        nr.AvtaleGiroAgreement(service_code=21, transaction_type=94, transaction_number=1, registration_type=1,
+                               kid=k, notify=True),
+        nr.AssignmentEnd(service_code=21, assignment_type=24, num_transactions=1, num_records=3),
+        nr.TransmissionEnd(service_code=0, num_transactions=1, num_records=5, total_amount=0, nets_date=TODAY),
+    ]
+    (incoming / "mandates.ocr").write_text("\n".join(r.to_ocr() for r in mandate), encoding="iso-8859-1")
+    assert (await adapter.reachability(Recipient(kid=k))).reachable
+
+    result = await adapter.submit(adapter.render(request(facts, kid_=k)))
+    [path] = list(dirs["outgoing_dir"].iterdir())
+    transmission = netsgiro.parse(path.read_bytes().decode("iso-8859-1"))
+    [assignment] = transmission.assignments
+    [claim] = assignment.transactions
+    assert (claim.kid, claim.amount_in_cents, claim.date, claim.reference) == (k, 80200, DUE, "TOSL108")
+
+    ocr = [
+        nr.TransmissionStart(service_code=0, transmission_number="0000502", data_transmitter="00008080",
+                             data_recipient=SENDER),
+        nr.AssignmentStart(service_code=9, assignment_type=0, agreement_id="000123456",
+                           assignment_number="0000602", assignment_account=ACCOUNT),
+        nr.TransactionAmountItem1(service_code=9, transaction_type=15, transaction_number=1, nets_date=DUE,
+                                  amount=80200, kid=k, centre_id="20", day_code=18,
+                                  partial_settlement_number=1, partial_settlement_serial_number="00001", sign="0"),
+        nr.TransactionAmountItem2(service_code=9, transaction_type=15, transaction_number=1,
+                                  reference="123456789", form_number="0000000000", bank_date=DUE,
+                                  debit_account="86011117947"),
+        nr.AssignmentEnd(service_code=9, assignment_type=0, num_transactions=1, num_records=4,
+                         total_amount=80200, nets_date_1=DUE, nets_date_2=DUE, nets_date_3=DUE),
+        nr.TransmissionEnd(service_code=0, num_transactions=1, num_records=6, total_amount=80200, nets_date=DUE),
+    ]
+    (incoming / "settlement.ocr").write_text("\n".join(r.to_ocr() for r in ocr) + "\n", encoding="iso-8859-1")
+    events = await adapter.track(result.channel_ref)
+    assert [(e.state, e.amount) for e in events] == [("paid", Decimal("802.00"))]
