@@ -527,8 +527,13 @@ class AvtaleGiroAdapter(ChannelAdapter):
                             done.status, done.created_at))
                 self.store.add_event(db, rec.delivery_id, "failed", self._now().isoformat(),
                                      f"cancelled by the issuer: deletion request in {done.file_name}", "cancel")
-        if done.status != "written":
-            self.files.drop(done.file_name, done.data)
+        if done.status != "written":  # a retry re-drops the identical deletion request
+            try:
+                self.files.drop(done.file_name, done.data)
+            except DropConflict as exc:
+                raise ChannelError("drop-conflict", str(exc)) from exc
+            except OSError as exc:
+                raise ChannelError("drop-failed", f"cannot write the deletion request: {exc}", transient=True) from exc
             self.store.mark_written(cancel_id, self._now().isoformat())
         self._cache.clear()
         return done.file_name
