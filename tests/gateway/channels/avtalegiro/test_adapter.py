@@ -359,6 +359,21 @@ async def test_layout_violation_rejected_with_record_and_position(adapter: Avtal
     assert [e.state for e in await adapter.track(result.channel_ref)] == ["delivered"]
 
 
+async def test_unknown_data_sender_is_refused_like_failed_auth(settings: dict, sim: NetsSimulator,
+                                                                facts: InvoiceFacts):
+    """The file channel has no login of its own; Nets refuses a transmission from a kundeenhet-ID
+    that is not ours on this agreement (the file-channel analogue of refused authentication)."""
+    sim.add_mandate(kid(22))
+    ad = make_adapter(settings, data_sender="55555556", require_mandate_on_submit=False)
+    assert (await ad.reachability(Recipient(kid=kid(22)))).reason == "no-mandate"  # the file is not for us
+    assert "transmission.data_recipient" in ad.incoming_problems()[0]["detail"]
+    result = await ad.submit(ad.render(request(facts, kid_=kid(22))))
+    [processed] = sim.process()
+    assert processed.status == "rejected"
+    [event] = await ad.track(result.channel_ref)
+    assert event.state == "failed" and "transmission.data_sender at record 1, position 9" in event.detail
+
+
 async def test_not_debited_is_failed(adapter: AvtaleGiroAdapter, sim: NetsSimulator, facts: InvoiceFacts):
     sim.add_mandate(kid(21))
     result = await adapter.submit(adapter.render(request(facts, kid_=kid(21))))
