@@ -19,6 +19,8 @@ from gateway.store.migrate import SchemaOutOfDate, check_schema, current_revisio
 
 log = logging.getLogger("sendgw")
 LOG_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+# the log line already carries the time; %Tf = seconds spent on the request
+ACCESS_LOG_FORMAT = '%a "%r" %s %b %Tf "%{User-Agent}i"'
 EXIT_CANNOT_START = 78  # a server process that cannot start (EX_CONFIG): the supervisor stops
 
 
@@ -117,7 +119,8 @@ def _run_app(app, settings, ssl_context, **kw) -> None:
 
     try:
         web.run_app(app, host=settings.server.host, port=settings.server.port, ssl_context=ssl_context,
-                    access_log=logging.getLogger("sendgw.access"), print=None, **kw)
+                    access_log=logging.getLogger("sendgw.access"), access_log_format=ACCESS_LOG_FORMAT,
+                    print=None, **kw)
     except (ArtefactError, ValidationEngineError) as exc:
         raise CommandError(f"refusing to start: validation: {exc}", 1) from exc
     except OSError as exc:  # e.g. address already in use

@@ -32,12 +32,15 @@ from gateway.as4 import (
 from gateway.identifiers import DocumentTypeId, IdentifierError, ParticipantId
 from gateway.services import services
 from gateway.store.db import run_db
-from gateway.store.inbox import InboundDocument, record_inbound, record_rejection
+from gateway.store.inbox import InboundDocument, Recorded, record_inbound, record_rejection, recorded_before
 from gateway.store.participants import find_participant
 
 log = logging.getLogger("sendgw.inbound")
 
 _crypto_pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sendgw-as4")
+# Payload files are written and fsynced here, before the database transaction: threads that wait in
+# fsync cost no CPU, and many concurrent fsyncs share one journal commit (ext4/xfs group commit).
+_fsync_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="sendgw-fsync")
 CHUNK = 1 << 16
 
 
@@ -96,8 +99,9 @@ def _signal_response(svc, error: EbmsError, now: dt.datetime) -> web.Response:
     return web.Response(status=status, body=body, headers={"Content-Type": SIGNAL_CONTENT_TYPE})
 
 
-def _process(svc, body: bytes | Path, content_type: str, now: dt.datetime):
-    """CPU-bound part, run in a thread: verify/decrypt, check hosting, build the receipt."""
+def _process(svc, body: bytes | Path, content_type: str, now: dt.datetime) -> InboundDocument | Recorded:
+    """CPU-bound part, run in a thread: verify/decrypt, check hosting, build the receipt.
+    A verified re-send of a recorded MessageId yields its stored outcome instead."""
     ap = svc.extra["ap"]
     settings = svc.settings
     received = receive_user_message(body, content_type, our_key=ap.key, our_cert=ap.certificate, trust=ap.ap_trust,
@@ -112,6 +116,9 @@ def _process(svc, body: bytes | Path, content_type: str, now: dt.datetime):
             raise EbmsError("EBMS:0003", f"unusable receiver or document type: {exc}", check="identifiers",
                             ref_to_message_id=hdr.message_id) from exc
         with svc.engine.connect() as conn:
+            before = recorded_before(conn, svc.payloads, hdr.message_id)
+            if before is not None:  # a re-sent message: the same receipt again, nothing new stored
+                return before
             hosted = find_participant(conn, receiver)
         if hosted is None:
             raise not_serviced(f"participant {receiver} is not served by this access point", hdr.message_id)
@@ -150,7 +157,12 @@ async def as4_endpoint(request: web.Request) -> web.StreamResponse:
         body = await _read_body(request, limits, svc.settings.path(svc.settings.as4.tmp_dir))
         doc = await loop.run_in_executor(_crypto_pool, _process, svc, body,
                                          request.headers.get("Content-Type", ""), now)
-        recorded = await run_db(record_inbound, svc.engine, svc.payloads, doc)
+        if isinstance(doc, Recorded):
+            recorded = doc
+        else:
+            await loop.run_in_executor(_fsync_pool, svc.payloads.stage,
+                                       [doc.document, doc.sbd, doc.raw_message, doc.receipt])
+            recorded = await run_db(record_inbound, svc.engine, svc.payloads, doc)
     except EbmsError as error:
         log.info("rejected inbound AS4 message %s: %s", error.ref_to_message_id, error)
         await run_db(record_rejection, svc.engine, {

@@ -70,25 +70,35 @@ def stored_receipt(conn: Connection, store: PayloadStore, as4_message_id: str) -
     return row.id, store.get(conn, row.payload_sha256)
 
 
+def recorded_before(conn: Connection, store: PayloadStore, as4_message_id: str) -> Recorded | None:
+    """The outcome for a MessageId already recorded (a re-sent message), else None."""
+    seen = stored_receipt(conn, store, as4_message_id)
+    return Recorded(seen[0], seen[1], True, None) if seen else None
+
+
 def record_inbound(engine: Engine, store: PayloadStore, doc: InboundDocument) -> Recorded:
-    """Commit the document, evidence and receipt; or return the receipt stored for a duplicate."""
-    with engine.begin() as conn:
-        seen = stored_receipt(conn, store, doc.as4_message_id)
-        if seen:
-            return Recorded(seen[0], seen[1], True, None)
+    """Commit the document, evidence and receipt; or return the receipt stored for a duplicate.
+
+    The payload files are written and fsynced before the transaction opens (`PayloadStore.stage`),
+    so the transaction itself is a handful of INSERTs. A duplicate MessageId is caught by the
+    unique constraint (callers that want to skip the work for a plain re-send check
+    `recorded_before` first), and answered with the receipt committed for it.
+    """
+    blobs = [doc.document, doc.sbd, doc.raw_message, doc.receipt]
+    store.stage(blobs)
     try:
         with engine.begin() as conn:
-            return _insert_inbound(conn, store, doc)
+            return _insert_inbound(conn, store, doc, blobs)
     except IntegrityError:
-        # A concurrent request with the same MessageId committed first: answer with its receipt.
+        # The same MessageId was committed before or concurrently: answer with its receipt.
         with engine.begin() as conn:
-            seen = stored_receipt(conn, store, doc.as4_message_id)
+            seen = recorded_before(conn, store, doc.as4_message_id)
         if seen is None:
             raise
-        return Recorded(seen[0], seen[1], True, None)
+        return seen
 
 
-def _insert_inbound(conn: Connection, store: PayloadStore, doc: InboundDocument) -> Recorded:
+def _insert_inbound(conn: Connection, store: PayloadStore, doc: InboundDocument, blobs: list[bytes]) -> Recorded:
     now = _now()
     message_id = str(uuid.uuid4())
     duplicate_of = None
@@ -98,7 +108,7 @@ def _insert_inbound(conn: Connection, store: PayloadStore, doc: InboundDocument)
                                         messages.c.tenant_id == doc.tenant_id)
             .order_by(messages.c.created_at).limit(1)
         ).scalar()
-    document_sha = store.put(conn, doc.document)
+    document_sha, sbd_sha, raw_sha, receipt_sha = store.put_many(conn, blobs)
     conn.execute(insert(messages).values(
         id=message_id, tenant_id=doc.tenant_id, direction=IN, state=STATE_RECEIVED,
         as4_message_id=doc.as4_message_id, conversation_id=doc.conversation_id, instance_id=doc.instance_id,
@@ -106,19 +116,20 @@ def _insert_inbound(conn: Connection, store: PayloadStore, doc: InboundDocument)
         document_sha256=document_sha, valid=None, duplicate_of=duplicate_of, created_at=now, updated_at=now,
         attempts=0,
     ))
-    for kind, data, media_type in (
-        ("sbd", doc.sbd, "application/xml"),
-        ("as4-message", doc.raw_message, doc.raw_content_type),
-        ("receipt", doc.receipt, "application/soap+xml"),
-    ):
-        add_evidence(conn, store, message_id, kind, data, media_type, now)
+    conn.execute(insert(evidence), [
+        {"id": str(uuid.uuid4()), "message_id": message_id, "kind": kind, "payload_sha256": sha,
+         "media_type": media_type, "created_at": now}
+        for kind, sha, media_type in (("sbd", sbd_sha, "application/xml"),
+                                      ("as4-message", raw_sha, doc.raw_content_type),
+                                      ("receipt", receipt_sha, "application/soap+xml"))])
     detail: dict[str, Any] = {"as4_message_id": doc.as4_message_id, "sender": doc.sender, "receiver": doc.receiver}
     if duplicate_of:
         detail["duplicate_of"] = duplicate_of
-    add_event(conn, message_id, "received", detail, now)
+    new_events = [{"message_id": message_id, "at": now, "kind": "received", "detail": detail}]
     if duplicate_of:
-        add_event(conn, message_id, "duplicate-business-document",
-                  {"instance_id": doc.instance_id, "first_message": duplicate_of}, now)
+        new_events.append({"message_id": message_id, "at": now, "kind": "duplicate-business-document",
+                           "detail": {"instance_id": doc.instance_id, "first_message": duplicate_of}})
+    conn.execute(insert(events), new_events)
     return Recorded(message_id, doc.receipt, False, duplicate_of)
 
 

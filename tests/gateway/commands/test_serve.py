@@ -117,8 +117,10 @@ def test_several_processes_share_the_port_and_are_restarted(tmp_path, db_url, en
     try:
         children = server.children()
         assert len(children) == 2
-        served = _pids_serving(server, 60)
-        assert served == set(children), "both server processes accept connections"
+        deadline = time.monotonic() + 30  # the second process may still be starting
+        while (served := _pids_serving(server, 20)) != set(children):
+            assert served <= set(children)
+            assert time.monotonic() < deadline, f"only {served} of {children} accept connections"
 
         victim = children[0]
         import os
