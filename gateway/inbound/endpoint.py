@@ -172,7 +172,12 @@ async def as4_endpoint(request: web.Request) -> web.StreamResponse:
     finally:
         if isinstance(body, Path):
             body.unlink(missing_ok=True)
-    if not recorded.duplicate_message:
+    if recorded.duplicate_message:
+        log.info("re-sent AS4 message: answered with the receipt stored for message %s", recorded.message_id)
+    else:
+        log.info("received AS4 message %s from %s for %s: stored as message %s%s", doc.as4_message_id, doc.sender,
+                 doc.receiver, recorded.message_id,
+                 f" (duplicate business document of {recorded.duplicate_of})" if recorded.duplicate_of else "")
         processor = svc.extra.get("inbound")
         if processor is not None:
             processor.wake()
