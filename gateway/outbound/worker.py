@@ -43,6 +43,7 @@ from gateway.store.outbox import (
     FAILED,
     RETRYING,
     UNDELIVERABLE,
+    add_evidence_many,
     claim,
     finish_attempt,
     set_state,
@@ -174,8 +175,15 @@ class OutboundWorker:
             return 0
         rows = await run_db(claim, self.engine, self.owner, dt.timedelta(seconds=self.cfg.lease_seconds), room,
                             self.clock())
+        documents: dict[str, bytes] = {}
+        fresh = [r for r in rows if r.attempts == 0]  # documents tried before may re-send stored bytes
+        if fresh:
+            try:
+                documents = await run_db(self._load_documents, fresh)
+            except Exception:  # e.g. a missing payload file: each document then fails on its own
+                log.exception("loading a batch of %d documents failed", len(fresh))
         for row in rows:
-            task = asyncio.create_task(self._guarded(row))
+            task = asyncio.create_task(self._guarded(row, documents.get(row.document_sha256)))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)
         return len(rows)
@@ -196,9 +204,9 @@ class OutboundWorker:
         while self._inflight:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
 
-    async def _guarded(self, row) -> None:
+    async def _guarded(self, row, document: bytes | None = None) -> None:
         try:
-            await self.process(row)
+            await self.process(row, document)
         except asyncio.CancelledError:
             raise
         except Exception:  # the lease expires and another attempt follows
@@ -214,7 +222,13 @@ class OutboundWorker:
                                          ProcessId.parse(row.process))
         return Route(ep.url, ep.certificate, ep.seat_id, "static" if ep.smp_signer is None else "smp")
 
-    def _prepare_attempt(self, row, route: Route, number: int) -> tuple[bytes, str, list[SignedReference], int]:
+    def _load_documents(self, rows) -> dict[str, bytes]:
+        """The business documents of a claimed batch, read over one connection."""
+        with self.engine.connect() as conn:
+            return {sha: self.payloads.get(conn, sha) for sha in {r.document_sha256 for r in rows}}
+
+    def _prepare_attempt(self, row, route: Route, number: int,
+                         document: bytes | None = None) -> tuple[bytes, str, list[SignedReference], int]:
         """The AS4 request for this document and receiver certificate, built once and stored as
         evidence, and the attempt row, in one transaction (fewer round trips per document).
 
@@ -231,8 +245,8 @@ class OutboundWorker:
                         body = self.payloads.get(conn, meta["body_sha256"])
                         attempt_id = start_attempt(conn, row.id, number, route.url, now)
                         return body, meta["content_type"], _refs_from_json(meta["signed_references"]), attempt_id
-        with self.engine.connect() as conn:
-            document = self.payloads.get(conn, row.document_sha256)
+        if document is None:
+            document = self._load_documents([row])[row.document_sha256]
         process = ProcessId.parse(row.process)
         sbd = build_sbd(document, sender=ParticipantId.parse(row.sender).value,
                         receiver=ParticipantId.parse(row.receiver).value,
@@ -256,10 +270,10 @@ class OutboundWorker:
         meta = json.dumps({"content_type": out.content_type, "body_sha256": body_sha, "endpoint_url": route.url,
                            "receiver_certificate_sha256": fp,
                            "signed_references": _refs_to_json(out.signed_references)}).encode()
+        items = [("as4-request", body, out.content_type), ("as4-request-meta", meta, "application/json")]
         self.payloads.stage([body, meta])
         with self.engine.begin() as conn:
-            add_evidence(conn, self.payloads, row.id, "as4-request", body, out.content_type, now)
-            add_evidence(conn, self.payloads, row.id, "as4-request-meta", meta, "application/json", now)
+            add_evidence_many(conn, self.payloads, row.id, items, now)
             attempt_id = start_attempt(conn, row.id, number, route.url, now)
         return body, out.content_type, list(out.signed_references), attempt_id
 
@@ -302,7 +316,7 @@ class OutboundWorker:
                 return Outcome("permanent", f"HTTP {status} without a valid signal", status)
             return Outcome("permanent", f"invalid receipt: {exc.code} {exc.reason}", status, signal=answer)
 
-    async def process(self, row) -> None:
+    async def process(self, row, document: bytes | None = None) -> None:
         number = row.attempts + 1
         now = self.clock()
         try:
@@ -318,7 +332,7 @@ class OutboundWorker:
             await run_db(self._reschedule, row, now + dt.timedelta(seconds=wait),
                          f"circuit breaker open for {route.url}")
             return
-        body, content_type, refs, attempt_id = await run_db(self._prepare_attempt, row, route, number)
+        body, content_type, refs, attempt_id = await run_db(self._prepare_attempt, row, route, number, document)
         slots = self._endpoint_slots.setdefault(route.url, asyncio.Semaphore(self.cfg.per_endpoint_concurrency))
         async with slots:
             answer = await self._post(route, body, content_type)

@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from gateway.store.inbox import add_event, add_evidence, events_of, evidence_of
 from gateway.store.payloads import PayloadStore
 from gateway.store.queue import claim_due
-from gateway.store.schema import attempts, channel_deliveries, messages
+from gateway.store.schema import attempts, channel_deliveries, evidence, messages
 
 OUT = "out"
 QUEUED, SENDING, RETRYING, DELIVERED, FAILED, UNDELIVERABLE = (
@@ -119,6 +119,17 @@ def _close_interrupted(conn: Connection, ids: list[str], now: dt.datetime) -> No
     counted = (select(func.count()).select_from(attempts).where(attempts.c.message_id == messages.c.id)
                .scalar_subquery())
     conn.execute(update(messages).where(messages.c.id.in_(ids)).values(attempts=counted))
+
+
+def add_evidence_many(conn: Connection, store: PayloadStore, doc_id: str, items: list[tuple[str, bytes, str]],
+                      now: dt.datetime) -> list[str]:
+    """Several (kind, bytes, media type) evidence items with one payload INSERT and one evidence
+    INSERT (the outbox worker stores the request and its metadata together); returns the SHA-256s."""
+    shas = store.put_many(conn, [data for _, data, _ in items])
+    conn.execute(insert(evidence), [{"id": str(uuid.uuid4()), "message_id": doc_id, "kind": kind,
+                                     "payload_sha256": sha, "media_type": media_type, "created_at": now}
+                                    for (kind, _, media_type), sha in zip(items, shas)])
+    return shas
 
 
 def start_attempt(conn: Connection, message_id: str, number: int, endpoint_url: str | None,
