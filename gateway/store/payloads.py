@@ -78,9 +78,37 @@ class PayloadStore:
         then finds each file in place and only adds the row. A crash between the two leaves an
         unreferenced file, never a row without its file. Database mode: nothing to do."""
         shas = [hashlib.sha256(data).hexdigest() for data in blobs]
-        if self.mode == "file":
+        if self.mode != "file":
+            return shas
+        # All files first, then each folder once: a message's payloads share the folder fsyncs.
+        folders: set[Path] = set()
+        written: list[tuple[str, Path]] = []
+        try:
             for sha, data in zip(shas, blobs):
-                self._write_file(sha, data)
+                path = self._path(sha)
+                if any(p == path for _, p in written) or (path.exists() and path.stat().st_size == len(data)):
+                    continue
+                if not path.parent.is_dir():
+                    top_existed = path.parent.parent.is_dir()
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    folders.add(path.parent.parent)
+                    if not top_existed:
+                        folders.add(path.parent.parent.parent)
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+                written.append((tmp, path))
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            for tmp, path in written:
+                os.replace(tmp, path)
+                folders.add(path.parent)
+        except BaseException:
+            for tmp, _ in written:
+                Path(tmp).unlink(missing_ok=True)
+            raise
+        for folder in folders:
+            _fsync_dir(folder)
         return shas
 
     def put_many(self, conn: Connection, blobs: list[bytes]) -> list[str]:

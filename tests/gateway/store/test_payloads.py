@@ -51,3 +51,29 @@ def test_rolled_back_transaction_leaves_no_row(engine, store):
 def test_bad_mode():
     with pytest.raises(ValueError, match="file' or 'database"):
         PayloadStore("s3")
+
+
+def test_stage_writes_files_before_any_row_then_put_many_adds_rows(engine, store, tmp_path):
+    blobs = [b"<Invoice>1</Invoice>", b"<SBD>x</SBD>", b"<Invoice>1</Invoice>", b"receipt"]
+    shas = store.stage(blobs)
+    assert shas == [hashlib.sha256(b).hexdigest() for b in blobs]
+    files = sorted(p for p in (tmp_path / "payloads").rglob("*") if p.is_file())
+    if store.mode == "file":  # durable files, no temporary leftovers, one per distinct payload
+        assert sorted(p.name for p in files) == sorted(set(shas))
+        assert all(store._path(sha).read_bytes() == b for sha, b in zip(shas, blobs))
+    else:
+        assert files == []
+    with engine.connect() as conn, pytest.raises(KeyError):
+        store.get(conn, shas[0])  # staged, not stored: no row yet
+    with engine.begin() as conn:
+        assert store.put_many(conn, blobs) == shas
+        assert store.put_many(conn, blobs[:2]) == shas[:2]  # idempotent
+    with engine.connect() as conn:
+        assert [store.get(conn, sha) for sha in shas] == blobs
+
+
+def test_put_many_writes_files_that_were_not_staged(engine, tmp_path):
+    store = PayloadStore("file", tmp_path / "p")
+    with engine.begin() as conn:
+        [sha] = store.put_many(conn, [b"late"])
+    assert store._path(sha).read_bytes() == b"late"
