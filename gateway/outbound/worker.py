@@ -171,7 +171,8 @@ class OutboundWorker:
     async def run_once(self) -> int:
         """Lease as many due documents as there is room for and start sending them."""
         room = self.cfg.concurrency - len(self._inflight)
-        if room <= 0:
+        # claim in batches: with documents in flight, wait until a quarter of the slots are free
+        if room <= 0 or (self._inflight and room < max(1, self.cfg.concurrency // 4)):
             return 0
         rows = await run_db(claim, self.engine, self.owner, dt.timedelta(seconds=self.cfg.lease_seconds), room,
                             self.clock())
@@ -185,8 +186,13 @@ class OutboundWorker:
         for row in rows:
             task = asyncio.create_task(self._guarded(row, documents.get(row.document_sha256)))
             self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            task.add_done_callback(self._finished)
         return len(rows)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        """A document is done: free its slot and let the loop lease more at once (not at the next poll)."""
+        self._inflight.discard(task)
+        self._wake.set()
 
     async def stop_claiming(self, grace_seconds: float) -> None:
         """Graceful shutdown: lease nothing new and wait up to `grace_seconds` for the documents in
