@@ -24,6 +24,7 @@ from gateway.channels.sms.simulator import LinkSimulator
 from gateway.identifiers import ParticipantId
 from gateway.kid import make_kid
 from gateway.store.participants import add_participant
+from tests.waiting import until
 from tests.gateway.channels.b2c_helpers import make_tls_files, server_tls_context
 
 SELLER = "0192:123456785"
@@ -66,16 +67,6 @@ def invoice_for(base: bytes, who: str) -> bytes:
                 .replace(b"<cbc:ID>TOSL108</cbc:ID>", f"<cbc:ID>TOSL108-{who}</cbc:ID>".encode(), 1))
 
 
-async def until(check, timeout: float = 30.0, step: float = 0.05):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last = None
-    while loop.time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(step)
-    raise AssertionError(f"condition not reached; last: {last}")
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ from gateway.channels.print.simulator import PrintHouseSimulator
 from gateway.channels.sms.simulator import LinkSimulator
 from gateway.identifiers import ParticipantId
 from gateway.store.participants import add_participant
+from tests.waiting import until
 from tests.gateway.channels.b2c_helpers import make_tls_files, server_tls_context
 
 SELLER = "0192:123456785"
@@ -27,16 +28,6 @@ def invoice(shared_dir):
     return (shared_dir / "conformance/ehf-billing-3/examples/ehf-3-faktura-1.xml").read_bytes()
 
 
-async def until(check, timeout=20.0, step=0.05):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last = None
-    while loop.time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(step)
-    raise AssertionError(f"condition not reached; last: {last}")
 
 
 async def test_email_refused_then_sms_fails_then_print(make_client, engine, tenant, settings, tmp_path, invoice):

@@ -17,6 +17,7 @@ from gateway.channels.print.simulator import PrintHouseSimulator
 from gateway.identifiers import ParticipantId
 from gateway.kid import make_kid
 from gateway.store.participants import add_participant
+from tests.waiting import until
 
 SELLER = "0192:123456785"
 SENDER = "55555555"
@@ -33,16 +34,6 @@ def invoice(shared_dir: Path) -> bytes:
                .replace(b"<cbc:DueDate>2013-07-20</cbc:DueDate>", f"<cbc:DueDate>{DUE}</cbc:DueDate>".encode()))
 
 
-async def until(check, timeout: float = 20.0, step: float = 0.05):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    last = None
-    while loop.time() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(step)
-    raise AssertionError(f"condition not reached; last: {last}")
 
 
 async def _run(make_client, engine, tenant, settings, tmp_path: Path, invoice: bytes, *, mandate: bool):
