@@ -217,3 +217,24 @@ async def test_as4_endpoint_without_identity_is_unavailable(make_client):
     client.app  # the settings carry no [ap] section in this test
     resp = await client.post("/as4", data=b"x", headers={"Content-Type": "application/soap+xml"})
     assert resp.status == 503
+
+
+async def test_invalid_document_is_received_and_flagged(gateway, pki, invoice):
+    """The receipt is about transport: an invalid invoice is still received, stored and flagged."""
+    client, _, auth = gateway
+    broken = invoice.replace(b"<cbc:IssueDate>", b"<cbc:IssueDate>not-a-", 1)
+    ex, ct, body = build(pki, broken)
+    resp = await client.post("/as4", data=body, headers={"Content-Type": ct})
+    assert resp.status == 200
+    ex.receive_signal(await resp.read())
+    assert ex.state == "acknowledged"
+
+    async def validated():
+        items = (await (await client.get("/api/v1/inbox", headers=auth)).json())["items"]
+        return items if items and items[0]["valid"] is not None else None
+
+    items = await wait_for(validated)
+    assert items[0]["valid"] is False
+    details = await (await client.get(f"/api/v1/inbox/{items[0]['id']}", headers=auth)).json()
+    assert details["validation"]["valid"] is False
+    assert any(e["rule"] == "XSD" for e in details["validation"]["errors"])
