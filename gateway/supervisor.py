@@ -156,7 +156,8 @@ class Supervisor:
         previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             for slot in self.slots:
-                self._fork(slot)
+                if self._stopping_since is None:  # a signal may arrive while the first ones start
+                    self._fork(slot)
             while True:
                 self._reap()
                 alive = [s for s in self.slots if s.pid]
