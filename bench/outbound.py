@@ -1,24 +1,31 @@
 """Outbound throughput: documents/s from submission to verified receipt, ~10 KB invoices, with 1 and
-2 `sendgw worker` processes, on SQLite and PostgreSQL.
+2 `sendgw worker` processes, on SQLite and PostgreSQL, payloads in files or in the database.
 
 Everything is set up here: a temporary folder, a development PKI (our AP and the receiving AP, one
 dev CA), a fresh sender database (PostgreSQL: a throw-away schema) with a tenant, and the receiving
-access point. The receiver is **our own gateway** (`sendgw serve`, SQLite, `run_worker = false`):
-a complete AP that verifies, decrypts and commits each document, the raw message and its receipt
-before answering, and it is ~3x cheaper per message than a receiver on the PyPI `as4` library
-(bench/as4.py), so on a 2-core machine the figure measures the sending side rather than the peer.
-(The sender and receiver still share the same cores; so does PostgreSQL.)
+access point on the same machine:
 
-A run: the worker processes are started and idle; then this process submits the documents into the
-outbox the way `POST /api/v1/documents` does after validation (`gateway.store.outbox.submit`: the
-document, the validation report and the queued row committed, MessageId fixed) as fast as it can.
-The clock runs from the first submission until every document is `delivered` (the worker built and
-stored the AS4 message, POSTed it, verified the signed receipt and stored it as evidence). Latency
-is per document, from its commit to its delivered state. Afterwards it checks that the receiver
-holds exactly one message per document. Validation at submission is a separate cost
-(bench/validate.py) and is not included.
+* `--receiver as4lib` (default): a receiving AP on the independent PyPI `as4` library
+  (tests/peers/as4lib_receiver.py, in its own process): it verifies the signature, decrypts,
+  checks the message and answers with a signed receipt, but stores nothing, so the figure is the
+  sending side's throughput (the peer's CPU is still spent on the same cores);
+* `--receiver gateway`: our own gateway (`sendgw serve`, SQLite, `run_worker = false`), a complete
+  AP that also commits the document, the raw message and its receipt before answering, so both
+  access points' full work shares the cores.
 
-    .venv/bin/python bench/outbound.py [--documents 2000] [--workers 1,2] [--databases sqlite,postgresql]
+A run: the worker processes are started and idle; then `--submitters` threads submit the documents
+into the outbox the way `POST /api/v1/documents` does after validation
+(`gateway.store.outbox.submit`: the document, the validation report and the queued row committed,
+MessageId fixed). The clock runs from the first submission until every document is `delivered`
+(the worker built and stored the AS4 message, POSTed it, verified the signed receipt and stored it
+as evidence). Latency is per document, from its commit to its delivered state, so it includes
+queueing behind the burst. Afterwards the receiver must hold exactly one message per document.
+CPU per document is measured from /proc for the worker processes, the receiver, this process
+(submissions), the PostgreSQL server processes, and the whole machine (other jobs included).
+Validation at submission is a separate cost (bench/validate.py) and is not included.
+
+    .venv/bin/python bench/outbound.py [--documents 1000] [--workers 1,2] [--databases sqlite,postgresql]
+                                       [--payloads file,database] [--receiver as4lib|gateway]
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -308,9 +316,10 @@ def start_workers(n: int, workdir: Path, db: Database, pki: Pki, receiver: Recei
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pids: set[int] | None = None, pgid: int | None = None) -> float:
-    """User + system CPU of the given processes, or of every process in process group `pgid`."""
-    total = 0
+def cpu_by_pid(pids: set[int] | None = None, pgid: int | None = None, comm: str | None = None) -> dict[int, float]:
+    """User + system CPU seconds of the given processes, of every process in process group `pgid`,
+    or of every process named `comm` (e.g. the PostgreSQL server's processes), by pid."""
+    out = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -318,10 +327,23 @@ def cpu_seconds(pids: set[int] | None = None, pgid: int | None = None) -> float:
             stat = (Path("/proc") / entry / "stat").read_text()
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if (pids is not None and int(entry) in pids) or (pgid is not None and int(fields[2]) == pgid):
-            total += int(fields[11]) + int(fields[12])
-    return total / TICK
+        name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+        fields = rest.split()
+        if ((pids is not None and int(entry) in pids) or (pgid is not None and int(fields[2]) == pgid)
+                or (comm is not None and name == comm)):
+            out[int(entry)] = (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU used between two samples by the processes alive at the second (new ones count in full)."""
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
+
+
+def machine_cpu_seconds() -> float:
+    """CPU time spent by everything on the machine (all cores), from /proc/stat."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / TICK
 
 
 def pct(values: list[float], p: float) -> float:
@@ -343,13 +365,21 @@ def run_one(kind: str, payload_mode: str, workers: int, args, pki: Pki, docs: li
         procs = start_workers(workers, workdir, db, pki, receiver, payload_mode, args)
         worker_pids = {p.pid for p in procs}
         report = {"valid": True, "rules": "bench", "errors": [], "warnings": []}
-        cpu0 = (cpu_seconds(worker_pids), cpu_seconds(pgid=receiver.proc.pid), time.process_time())
-        t0 = time.perf_counter()
-        for i, doc in enumerate(docs):
+        def sample():
+            return (cpu_by_pid(worker_pids), cpu_by_pid(pgid=receiver.proc.pid), time.process_time(),
+                    cpu_by_pid(comm="postgres"), machine_cpu_seconds())
+
+        cpu0 = sample()
+        def one(i: int) -> None:
             submit(db.engine, payloads, Submission(
-                tenant_id=tenant.id, document=doc, sender=C1, receiver=C4, document_type=DOCTYPE, process=PROCESS,
-                report=report, options={}, idempotency_key=None, request_sha256=f"{i:064x}",
+                tenant_id=tenant.id, document=docs[i], sender=C1, receiver=C4, document_type=DOCTYPE,
+                process=PROCESS, report=report, options={}, idempotency_key=None, request_sha256=f"{i:064x}",
                 deadline=dt.timedelta(hours=1)), message_id_domain=SEAT.lower())
+
+        t0 = time.perf_counter()
+        # several submissions at once, as concurrent API requests would commit them
+        with ThreadPoolExecutor(args.submitters) as pool:
+            list(pool.map(one, range(len(docs))))
         submitted = time.perf_counter() - t0
         deadline = time.monotonic() + args.seconds
         while True:
@@ -360,18 +390,18 @@ def run_one(kind: str, payload_mode: str, workers: int, args, pki: Pki, docs: li
                 raise SystemExit(f"not all delivered after {args.seconds} s: {states}")
             time.sleep(0.05)
         elapsed = time.perf_counter() - t0
-        cpu1 = (cpu_seconds(worker_pids), cpu_seconds(pgid=receiver.proc.pid), time.process_time())
+        cpu1 = sample()
         for p in procs:  # stop the workers before the receiver goes away
             p.send_signal(signal.SIGTERM)
         total, distinct = receiver.received()
         if total != len(docs) or distinct != len(docs):
             raise SystemExit(f"receiver holds {total} messages ({distinct} distinct), expected {len(docs)}")
         lat = db.latencies()
-        per_doc = [(b - a) * 1000 / len(docs) for a, b in zip(cpu0, cpu1)]
+        per_doc = [(cpu_delta(a, b) if isinstance(a, dict) else b - a) * 1000 / len(docs) for a, b in zip(cpu0, cpu1)]
         return {"db": kind, "payloads": payload_mode, "workers": workers, "n": len(docs),
                 "rate": len(docs) / elapsed, "submit_rate": len(docs) / submitted, "p50": pct(lat, 0.5),
                 "p99": pct(lat, 0.99), "cpu_workers": per_doc[0], "cpu_receiver": per_doc[1],
-                "cpu_submit": per_doc[2]}
+                "cpu_submit": per_doc[2], "cpu_postgres": per_doc[3], "cpu_machine": per_doc[4]}
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)
@@ -386,16 +416,17 @@ def run_one(kind: str, payload_mode: str, workers: int, args, pki: Pki, docs: li
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--documents", type=int, default=2000, help="documents per run")
+    ap.add_argument("--documents", type=int, default=1000, help="documents per run")
     ap.add_argument("--size", type=int, default=10 * 1024, help="invoice size in bytes")
     ap.add_argument("--workers", default="1,2", help="worker process counts to run")
     ap.add_argument("--databases", default="sqlite,postgresql")
     ap.add_argument("--payloads", default="file,database",
                     help="sender [storage] payloads modes to run: file (fsynced files) and/or database")
-    ap.add_argument("--receiver", choices=("gateway", "as4lib"), default="gateway",
-                    help="the receiving AP: our gateway (default) or the PyPI as4 library")
+    ap.add_argument("--receiver", choices=("as4lib", "gateway"), default="as4lib",
+                    help="the receiving AP: the PyPI as4 library (default) or our own gateway")
     ap.add_argument("--receiver-processes", type=int, default=1, help="[server] processes of the receiving gateway")
     ap.add_argument("--concurrency", type=int, default=32, help="[outbound] concurrency per worker process")
+    ap.add_argument("--submitters", type=int, default=8, help="threads submitting documents at once")
     ap.add_argument("--seconds", type=float, default=300, help="give up a run after this long")
     ap.add_argument("--pg-url", default=PG_DEFAULT)
     ap.add_argument("--shared", default=os.environ.get("SENDGW_SHARED_DIR") or str(REPO.parent / "shared"),
@@ -424,14 +455,16 @@ def main() -> None:
                     print(f"  {kind:<10} {payload_mode:<8} {workers} worker(s): {row['rate']:6.1f} docs/s "
                           f"(submitted at {row['submit_rate']:.0f}/s)  p50 {row['p50']:6.0f} ms  p99 {row['p99']:6.0f} ms"
                           f"  CPU ms/doc: workers {row['cpu_workers']:.1f}, receiver {row['cpu_receiver']:.1f}, "
-                          f"submit {row['cpu_submit']:.1f}", flush=True)
+                          f"submit {row['cpu_submit']:.1f}, postgres {row['cpu_postgres']:.1f}, "
+                          f"whole machine {row['cpu_machine']:.1f}", flush=True)
         print()
         print("| sender database | payloads | worker processes | documents | documents/s | p50 submit→receipt | p99 "
-              "| CPU ms/doc: workers / receiver / submit |")
+              "| CPU ms/doc: workers / receiver / submit / postgres / whole machine |")
         print("|---|---|---|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['db']} | {r['payloads']} | {r['workers']} | {r['n']} | {r['rate']:.0f} | {r['p50']:.0f} ms "
-                  f"| {r['p99']:.0f} ms | {r['cpu_workers']:.1f} / {r['cpu_receiver']:.1f} / {r['cpu_submit']:.1f} |")
+                  f"| {r['p99']:.0f} ms | {r['cpu_workers']:.1f} / {r['cpu_receiver']:.1f} / {r['cpu_submit']:.1f} / "
+                  f"{r['cpu_postgres']:.1f} / {r['cpu_machine']:.1f} |")
 
 
 if __name__ == "__main__":
