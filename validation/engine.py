@@ -291,7 +291,7 @@ class Validator:
             except Exception as exc:  # PySaxonApiError
                 raise NotXmlError(f"not well-formed XML: {str(exc).strip()}") from None
             outputs = []
-            for layer, ex in zip(layers, executables):
+            for layer, ex in zip(layers, executables, strict=True):
                 try:
                     outputs.append((layer, ex.transform_to_string(xdm_node=node), None))
                 except Exception as exc:  # PySaxonApiError: a dynamic error inside the official rules

@@ -76,9 +76,16 @@ def _worker_loop(conn, cache_dir: str, max_bytes: int, after_xsd: bool, warm: li
             validator.warm_up(warm)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
         kind = "artefact" if isinstance(exc, ArtefactError) else "internal"
-        conn.send_bytes(pickle.dumps(("failed", kind, f"{type(exc).__name__}: {exc}" if kind == "internal" else str(exc))))
+        text = str(exc) if kind == "artefact" else f"{type(exc).__name__}: {exc}"
+        try:
+            conn.send_bytes(pickle.dumps(("failed", kind, text)))
+        except OSError:
+            pass
         return
-    conn.send_bytes(pickle.dumps(("ready", os.getpid())))
+    try:
+        conn.send_bytes(pickle.dumps(("ready", os.getpid())))
+    except OSError:  # the pool was closed while this worker started
+        return
     while True:
         try:
             msg = conn.recv_bytes()
@@ -107,7 +114,10 @@ def _worker_loop(conn, cache_dir: str, max_bytes: int, after_xsd: bool, warm: li
             reply = ("artefact", exc.message)
         except Exception as exc:  # noqa: BLE001 - never let one document kill the worker
             reply = ("internal", f"{type(exc).__name__}: {exc}")
-        conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+        except OSError:  # the parent is gone
+            return
 
 
 # -- parent side ---------------------------------------------------------------------------------
@@ -147,7 +157,7 @@ class ValidationPool:
         timeout: float | None = 120.0,
         start_timeout: float = 300.0,
     ):
-        self.cache_dir = Path(cache_dir)
+        self.cache_dir = Path(cache_dir).absolute()
         self.size = workers or os.cpu_count() or 1
         self.max_bytes = max_bytes
         self.schematron_after_xsd_error = schematron_after_xsd_error
@@ -203,6 +213,9 @@ class ValidationPool:
             proc = await loop.run_in_executor(None, lambda: subprocess.Popen(
                 [sys.executable, "-m", "validation.worker", str(child_fd), cfg],
                 pass_fds=(child_fd,), stdin=subprocess.DEVNULL, env=env, close_fds=True))
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
         parent = Connection(ours.detach())
@@ -367,8 +380,12 @@ class ValidationPool:
                     self._idle.put_nowait(item)  # pass it on to the next waiter
                     raise item.error
                 continue  # stale: a worker has started since
-            if item in self._workers:
-                return item
+            if item not in self._workers:
+                continue  # discarded while it waited in the queue
+            if item.proc.poll() is not None:  # died while idle; the reader has not noticed yet
+                self._on_dead(item)
+                continue
+            return item
 
     async def validate(
         self,

@@ -1,0 +1,325 @@
+"""Validation benchmark: the engine against the bare saxonche transforms it wraps.
+
+    .venv/bin/python bench/validate.py [--cache DIR] [--seconds 5] [--skip-api] [--skip-pool]
+
+Documents (generated from the official Peppol `base-example.xml`, Billing 3.0.21):
+  * base-example.xml, 9 KB;
+  * a synthetic 1,000-line invoice (~1.3 MB, totals recomputed, valid);
+  * a ~3 MB invoice carrying a 2.3 MB embedded PDF attachment (valid).
+
+1. Latency, one process: median milliseconds per document through `Validator.validate()` (size
+   check, hardened lxml parse, SBDH/encoding handling, rule selection, XSD, Saxon parse, CEN +
+   PEPPOL transforms, SVRL scan, source lines, report) and median of the *bare* work for the same
+   layers: decode + `parse_xml` once + `transform_to_string` per Schematron layer with the same
+   compiled executables. Both are timed alternately in the same loop, so machine load hits both.
+   Target: engine / bare <= 1.15.
+2. Throughput for base-example.xml: docs/s of the bare transforms in 1 and 2 processes, of
+   `ValidationPool` with 1 and 2 workers (2 requests in flight per worker), and of the HTTP API
+   (`POST /api/v1/validate` with a bearer token from `sendgw tenant create`, served by
+   `gateway.app.create_app` with 1 and 2 validation workers, client in a separate process).
+   Target: pool / API with 2 workers >= 90% of the bare transforms in 2 processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+EXAMPLE = "conformance/peppol-bis-billing-3/3.0.21/examples/base-example.xml"
+
+
+def shared_dir() -> Path:
+    return Path(os.environ.get("SENDGW_SHARED_DIR") or REPO.parent / "shared").resolve()
+
+
+def find_cache(arg: str | None) -> Path:
+    """The artefact cache: --cache, else the configured one, synced from the mirror if needed."""
+    from gateway.config import load_settings
+    from schematron.sync import sync, verify
+    from validation.errors import ArtefactError
+
+    if arg:
+        return Path(arg)
+    settings = load_settings(None)
+    cache = settings.path(settings.artefacts.cache)
+    try:
+        verify(cache)
+    except ArtefactError:
+        mirror = settings.artefacts.mirror or str(shared_dir() / "artefacts")
+        sync(cache, Path(mirror))
+    return cache
+
+
+def documents() -> dict[str, bytes]:
+    from validation import samples
+
+    base = (shared_dir() / EXAMPLE).read_bytes()
+    return {
+        "base-example.xml (9 KB)": base,
+        "1,000-line invoice": samples.many_lines(base, 1000),
+        "3 MB invoice (PDF attachment)": samples.with_attachment(base, 3 * 1024 * 1024),
+    }
+
+
+# -- 1. latency --------------------------------------------------------------------------------------
+def latency(cache: Path, docs: dict[str, bytes], quick: bool) -> list[dict]:
+    from validation.engine import Validator, saxon_processor
+
+    v = Validator(cache)
+    rs = v.catalogue.sets["peppol-billing-invoice@3.0.21"]
+    executables = [v._stylesheet(layer) for layer in rs.schematron]  # the very same compiled stylesheets
+    proc = saxon_processor()
+
+    def bare(data: bytes) -> None:
+        node = proc.parse_xml(xml_text=data.decode("utf-8"), encoding="UTF-8")
+        for ex in executables:
+            ex.transform_to_string(xdm_node=node)
+
+    rows = []
+    for name, data in docs.items():
+        size = len(data)
+        rounds = 15 if quick else (400 if size < 100_000 else 30 if size < 2_000_000 else 40)
+        if "1,000-line" in name:
+            rounds = 5 if quick else 11
+        report = v.validate(data)
+        assert report.valid, (name, report.to_dict()["errors"][:3])
+        for _ in range(3 if size > 100_000 else 30):  # warm both paths
+            bare(data)
+            v.validate(data)
+        tb, te = [], []
+        for i in range(rounds):
+            order = (bare, v.validate) if i % 2 == 0 else (v.validate, bare)
+            for fn in order:
+                t0 = time.perf_counter()
+                fn(data)
+                (tb if fn is bare else te).append(time.perf_counter() - t0)
+        mb, me = statistics.median(tb) * 1000, statistics.median(te) * 1000
+        rows.append({"document": name, "bytes": size, "runs": rounds, "bare_ms": mb, "engine_ms": me,
+                     "ratio": me / mb})
+        print(f"  {name:<32} {size:>9,} B  engine {me:9.2f} ms  bare {mb:9.2f} ms  ratio {me / mb:5.3f}"
+              f"  (median of {rounds})", flush=True)
+    return rows
+
+
+# -- 2. throughput -----------------------------------------------------------------------------------
+BARE_WORKER = r"""
+import sys, time, json
+sys.path.insert(0, {repo!r})
+from pathlib import Path
+from validation.engine import Validator, saxon_processor
+v = Validator(Path({cache!r}))
+rs = v.catalogue.sets["peppol-billing-invoice@3.0.21"]
+exs = [v._stylesheet(l) for l in rs.schematron]
+proc = saxon_processor()
+data = Path({doc!r}).read_bytes()
+def bare():
+    node = proc.parse_xml(xml_text=data.decode("utf-8"), encoding="UTF-8")
+    for ex in exs:
+        ex.transform_to_string(xdm_node=node)
+for _ in range(100):
+    bare()
+start_at = {start_at!r}
+while time.time() < start_at:
+    time.sleep(0.001)
+t0 = time.perf_counter(); n = 0
+while time.perf_counter() - t0 < {seconds!r}:
+    bare(); n += 1
+print(json.dumps({{"n": n, "s": time.perf_counter() - t0}}))
+"""
+
+
+async def bare_processes(cache: Path, doc: Path, procs: int, seconds: float) -> float:
+    start_at = time.time() + 8.0  # everyone compiled and warmed by then
+    code = BARE_WORKER.format(repo=str(REPO), cache=str(cache), doc=str(doc), start_at=start_at, seconds=seconds)
+    ps = [await asyncio.create_subprocess_exec(sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE)
+          for _ in range(procs)]
+    total = 0.0
+    for p in ps:
+        out, _ = await p.communicate()
+        r = json.loads(out.decode().strip().splitlines()[-1])
+        total += r["n"] / r["s"]
+    return total
+
+
+async def _drive(call, seconds: float, concurrency: int) -> float:
+    for _ in range(20):
+        await call()
+    done = 0
+    t0 = time.perf_counter()
+
+    async def client():
+        nonlocal done
+        while time.perf_counter() - t0 < seconds:
+            await call()
+            done += 1
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    return done / (time.perf_counter() - t0)
+
+
+HTTP_CLIENT = r"""
+import asyncio, json, sys, time
+import aiohttp
+url, token, path, seconds, conc = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5])
+data = open(path, "rb").read()
+async def main():
+    headers = {"Authorization": "Bearer " + token, "Content-Type": "application/xml"}
+    async with aiohttp.ClientSession(headers=headers) as s:
+        async def call():
+            async with s.post(url, data=data) as r:
+                body = await r.json()
+                assert r.status == 200 and body["valid"] is True, body
+        for _ in range(20):
+            await call()
+        done = 0; t0 = time.perf_counter()
+        async def client():
+            nonlocal done
+            while time.perf_counter() - t0 < seconds:
+                await call(); done += 1
+        await asyncio.gather(*(client() for _ in range(conc)))
+        print(json.dumps({"rate": done / (time.perf_counter() - t0)}))
+asyncio.run(main())
+"""
+
+
+class ApiServer:
+    """`gateway.app.create_app` on a free local port with a tenant token (None: no server yet)."""
+
+    @classmethod
+    async def start(cls, cache: Path, workers: int) -> "ApiServer | None":
+        try:
+            from gateway.app import create_app
+            from gateway.config import load_settings
+        except ImportError:
+            return None
+        from aiohttp import web
+
+        self = cls()
+        tmp = Path(tempfile.mkdtemp(prefix="sendgw-bench-"))
+        env = dict(os.environ, SENDGW_DATABASE_URL=f"sqlite:///{tmp}/bench.db", SENDGW_ARTEFACTS_CACHE=str(cache))
+        sendgw = [sys.executable, "-m", "gateway"]
+        for argv in (["db", "upgrade"], ["tenant", "create", "bench"]):
+            p = await asyncio.create_subprocess_exec(*sendgw, *argv, env=env, cwd=tmp, stdout=asyncio.subprocess.PIPE,
+                                                     stderr=asyncio.subprocess.PIPE)
+            out, err = await p.communicate()
+            if p.returncode:
+                raise RuntimeError(f"sendgw {' '.join(argv)} failed: {err.decode()}")
+        self.token = out.decode().strip()
+        settings = load_settings(None, env=env)
+        settings.base_dir = tmp
+        settings.validation.workers = workers
+        settings.server.run_worker = False
+        self.runner = web.AppRunner(create_app(settings, run_workers=False), access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/api/v1/validate"
+        return self
+
+    async def measure(self, doc: Path, seconds: float, concurrency: int) -> float:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", HTTP_CLIENT, self.url, self.token, str(doc), str(seconds), str(concurrency),
+            stdout=asyncio.subprocess.PIPE)
+        out, _ = await proc.communicate()
+        return json.loads(out.decode().strip().splitlines()[-1])["rate"]
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def throughput(cache: Path, doc: Path, seconds: float, rounds: int, pool: bool, api: bool) -> dict:
+    """For 1 and 2 processes: bare, pool and API measured alternately `rounds` times; medians."""
+    from validation.pool import ValidationPool
+
+    data = doc.read_bytes()
+    result: dict = {}
+    for n in (1, 2):
+        p = ValidationPool(cache, workers=n) if pool else None
+        if p is not None:
+            await p.start()
+        server = await ApiServer.start(cache, n) if api else None
+        if api and server is None:
+            print("  HTTP API: skipped (gateway.app not available)")
+        samples_: dict[str, list[float]] = {"bare": [], "pool": [], "api": []}
+
+        async def call(p=p):
+            r = await p.validate(data)
+            assert r["valid"]
+
+        try:
+            for _ in range(rounds):
+                samples_["bare"].append(await bare_processes(cache, doc, n, seconds))
+                if p is not None:
+                    samples_["pool"].append(await _drive(call, seconds, 2 * n))
+                if server is not None:
+                    samples_["api"].append(await server.measure(doc, seconds, 2 * n))
+        finally:
+            if server is not None:
+                await server.stop()
+            if p is not None:
+                await p.close()
+        for kind, values in samples_.items():
+            if values:
+                result[f"{kind}_{n}"] = statistics.median(values)
+                result[f"{kind}_{n}_runs"] = values
+        line = f"  {n} process(es)/worker(s): bare {result[f'bare_{n}']:6.1f} docs/s"
+        for kind in ("pool", "api"):
+            if f"{kind}_{n}" in result:
+                line += (f" | {'ValidationPool' if kind == 'pool' else 'HTTP API'} {result[f'{kind}_{n}']:6.1f} docs/s"
+                         f" ({result[f'{kind}_{n}'] / result[f'bare_{n}']:.0%} of bare)")
+        print(line + f"  (medians of {rounds} alternating runs of {seconds:g} s)", flush=True)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", help="artefact cache (default: the configured one, synced if needed)")
+    parser.add_argument("--seconds", type=float, default=4.0, help="duration of each throughput run")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating throughput runs per configuration")
+    parser.add_argument("--quick", action="store_true", help="few repetitions (smoke test)")
+    parser.add_argument("--skip-pool", action="store_true")
+    parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    args = parser.parse_args()
+
+    cache = find_cache(args.cache)
+    docs = documents()
+    print(f"validation benchmark — {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
+    print("1. latency per document, one process (Peppol BIS Billing 3.0.21: XSD + CEN + PEPPOL)")
+    result: dict = {"latency": latency(cache, docs, args.quick)}
+
+    print("2. throughput, base-example.xml")
+    tmpdoc = Path(tempfile.mkdtemp(prefix="sendgw-bench-")) / "base-example.xml"
+    tmpdoc.write_bytes(docs["base-example.xml (9 KB)"])
+    seconds = 1.5 if args.quick else args.seconds
+    tp = asyncio.run(throughput(cache, tmpdoc, seconds, 1 if args.quick else args.rounds,
+                                pool=not args.skip_pool, api=not args.skip_api))
+    result["throughput"] = tp
+    result["load_average_end"] = os.getloadavg()[0]
+
+    print("targets:")
+    worst = max(r["ratio"] for r in result["latency"])
+    print(f"  engine / bare transforms <= 1.15: worst {worst:.3f} -> {'met' if worst <= 1.15 else 'NOT met'}")
+    for key in ("pool_2", "api_2"):
+        if key in tp:
+            share = tp[key] / tp["bare_2"]
+            print(f"  {key.replace('_', ' with ')} workers >= 90% of bare in 2 processes: {share:.0%} -> "
+                  f"{'met' if share >= 0.9 else 'NOT met'}")
+    print(f"load average at end {result['load_average_end']:.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
