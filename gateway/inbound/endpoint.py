@@ -38,9 +38,6 @@ from gateway.store.participants import find_participant
 log = logging.getLogger("sendgw.inbound")
 
 _crypto_pool = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="sendgw-as4")
-# Payload files are written and fsynced here, before the database transaction: threads that wait in
-# fsync cost no CPU, and many concurrent fsyncs share one journal commit (ext4/xfs group commit).
-_fsync_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="sendgw-fsync")
 CHUNK = 1 << 16
 
 
@@ -157,12 +154,8 @@ async def as4_endpoint(request: web.Request) -> web.StreamResponse:
         body = await _read_body(request, limits, svc.settings.path(svc.settings.as4.tmp_dir))
         doc = await loop.run_in_executor(_crypto_pool, _process, svc, body,
                                          request.headers.get("Content-Type", ""), now)
-        if isinstance(doc, Recorded):
-            recorded = doc
-        else:
-            await loop.run_in_executor(_fsync_pool, svc.payloads.stage,
-                                       [doc.document, doc.sbd, doc.raw_message, doc.receipt])
-            recorded = await run_db(record_inbound, svc.engine, svc.payloads, doc)
+        # record_inbound writes and fsyncs the payload files first, then commits the rows
+        recorded = doc if isinstance(doc, Recorded) else await run_db(record_inbound, svc.engine, svc.payloads, doc)
     except EbmsError as error:
         log.info("rejected inbound AS4 message %s: %s", error.ref_to_message_id, error)
         await run_db(record_rejection, svc.engine, {
