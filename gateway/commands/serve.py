@@ -10,6 +10,7 @@ import ssl
 
 from aiohttp import web
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from certs.trust import TrustError
 from gateway.config import ConfigError
@@ -42,12 +43,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def prepare_database(settings, engine) -> None:
     """Create a fresh embedded database; refuse any other schema that is not current."""
-    if make_url(engine.url).get_backend_name() == "sqlite" and current_revision(engine) is None:
-        upgrade(engine)
     try:
+        if make_url(engine.url).get_backend_name() == "sqlite" and current_revision(engine) is None:
+            upgrade(engine)
         check_schema(engine)
     except SchemaOutOfDate as exc:
         raise CommandError(f"refusing to start: {exc}", 1) from exc
+    except OperationalError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise CommandError(f"refusing to start: database {engine.url.render_as_string()} unreachable: {reason}",
+                           1) from exc
 
 
 def tls_context(settings) -> ssl.SSLContext | None:

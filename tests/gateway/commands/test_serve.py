@@ -145,3 +145,14 @@ def test_several_processes_share_the_port_and_are_restarted(tmp_path, db_url, en
     assert code == 0, server.output()
     assert not server.leftovers, "every server and validation process stopped with the supervisor"
     assert "received SIGTERM: stopping 2 server processes" in server.output()
+
+
+def test_unreachable_database_refuses_to_start(tmp_path):
+    config = write_config(tmp_path / "sendgw.toml", {
+        "server": {"port": free_port()},
+        "database": {"url": f"postgresql://postgres:secret@127.0.0.1:{free_port()}/none"}})
+    result = sendgw(config, "serve")
+    assert result.returncode == 1
+    assert "refusing to start: database postgresql+psycopg://postgres:***@127.0.0.1" in result.stderr
+    assert "unreachable" in result.stderr and "secret" not in result.stderr
+    assert "Traceback" not in result.stderr
