@@ -112,9 +112,8 @@ def rows(engine):
 
 @pytest.mark.slow
 def test_two_worker_processes_deliver_500_documents_exactly_once(outbox, engine):
-    # PostgreSQL: SKIP LOCKED claims; SQLite: BEGIN IMMEDIATE single-writer claims (fewer documents,
-    # to keep the suite's time in check)
-    n = 500 if engine.dialect.name == "postgresql" else 200
+    # PostgreSQL: SKIP LOCKED claims; SQLite: BEGIN IMMEDIATE single-writer claims
+    n = 500
     ids = outbox.queue(n)
     recv = ThreadedReceiver(outbox.receiver())
     try:
