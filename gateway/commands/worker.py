@@ -32,8 +32,9 @@ def _kinds(value: str) -> tuple[str, ...]:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("worker", help="run the background workers without the HTTP server",
                        description="Run the background workers only: the outbox (sending over AS4), "
-                                   "webhook delivery and the inbound processor (validation and hand-over "
-                                   "of received documents), against the configured database. Any number "
+                                   "webhook delivery, the inbound processor (validation and hand-over "
+                                   "of received documents) and the B2C routing engine, against the "
+                                   "configured database. Any number "
                                    "may run at once. SIGTERM/SIGINT stop claiming new work, give documents "
                                    "being sent --grace seconds to finish, then exit 0; a document still in "
                                    "flight is resumed by another worker when its lease expires.")
