@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--url", help="gateway base URL (default $SENDGW_URL, else [server] host/port of the "
                                  "configuration, e.g. http://127.0.0.1:8080)")
     p.add_argument("--token", help="API token (default $SENDGW_TOKEN)")
+    p.add_argument("--cacert", metavar="FILE",
+                   help="PEM CA bundle to trust for an https:// gateway (default: the system's CAs)")
     p.add_argument("--idempotency-key", metavar="KEY",
                    help="a resubmission with the same key and file returns the same document (no second send)")
     p.add_argument("--receiver", metavar="ID", help="override the receiver participant id, e.g. 0192:987654325")
@@ -58,13 +60,20 @@ def default_url(args: argparse.Namespace) -> str:
 
 
 class _Http:
-    def __init__(self, base: str, token: str):
+    def __init__(self, base: str, token: str, cacert: str | None = None):
+        import ssl
+
         import aiohttp
 
         self.aiohttp = aiohttp
         self.base = base.rstrip("/")
         self.headers = {"Authorization": f"Bearer {token}", "User-Agent": "sendgw-send"}
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
+        try:
+            context = ssl.create_default_context(cafile=cacert) if cacert else True
+        except (OSError, ssl.SSLError) as exc:
+            raise CommandError(f"--cacert {cacert}: {exc}") from exc
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120),
+                                             connector=aiohttp.TCPConnector(ssl=context))
 
     async def request(self, method: str, path: str, **kw) -> tuple[int, Any]:
         headers = {**self.headers, **kw.pop("headers", {})}
@@ -112,7 +121,7 @@ def _print_details(d: dict) -> None:
 async def _send(args: argparse.Namespace, base: str, token: str, data: bytes, name: str) -> int:
     import aiohttp
 
-    http = _Http(base, token)
+    http = _Http(base, token, args.cacert)
     try:
         headers = {}
         if args.idempotency_key:

@@ -29,10 +29,11 @@ SELLER, BUYER = "0192:123456785", "0192:987654325"
 class GatewayAndPeer:
     """Our gateway app and an `as4` receiving AP, both served from one background event loop."""
 
-    def __init__(self, settings, engine, validator, identity, peer: As4LibReceiver, peer_cert: str):
+    def __init__(self, settings, engine, validator, identity, peer: As4LibReceiver, peer_cert: str,
+                 tls=None):
         self.settings, self.engine, self.validator, self.identity, self.peer = (
             settings, engine, validator, identity, peer)
-        self.peer_cert = peer_cert
+        self.peer_cert, self.tls = peer_cert, tls
         self.runner = None
         self.url = ""
 
@@ -43,9 +44,10 @@ class GatewayAndPeer:
                          identity=self.identity, run_workers=True)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        site = web.TCPSite(self.runner, "127.0.0.1", 0, ssl_context=self.tls)
         await site.start()
-        self.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
+        scheme = "https" if self.tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"
 
     async def stop(self):
         await self.runner.cleanup()
@@ -79,10 +81,10 @@ def gateway(request, engine, settings, validator, tenant, pki, tmp_path, monkeyp
     monkeypatch.delenv("SENDGW_URL", raising=False)
     monkeypatch.setenv("SENDGW_TOKEN", auth["Authorization"].split()[1])
 
-    def start(script=None):
+    def start(script=None, tls=None):
         peer = As4LibReceiver("POP000077", pki["peer"].key, pki["peer"].cert, pki["ca"].cert, script)
         server = ThreadedReceiver(GatewayAndPeer(settings, engine, validator, identity, peer,
-                                                   str(tmp_path / "peer.pem")))
+                                                   str(tmp_path / "peer.pem"), tls))
         started.append(server)
         return server.receiver
 
@@ -159,3 +161,24 @@ def test_unreachable_gateway_is_exit_2(invoice_file, capsys, monkeypatch, tmp_pa
     # the default URL comes from [server] of the configuration
     assert main(["send", str(invoice_file), "--token", "t"]) == 2
     assert f"cannot reach http://127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_https_gateway_with_a_private_ca(gateway, invoice_file, capsys, tmp_path):
+    import ssl
+
+    from tests.gateway.server_process import write_tls_cert
+
+    ca = make_ca("SEND TEST TLS CA", now=NOW)
+    (tmp_path / "tls-ca.pem").write_bytes(ca.cert_pem())
+    cert, key = write_tls_cert(tmp_path, ca)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    gw = gateway(tls=tls)
+    assert gw.url.startswith("https://")
+    assert main(["send", str(invoice_file), "--url", gw.url]) == 2  # not trusted by the system CAs
+    assert "CERTIFICATE_VERIFY_FAILED" in capsys.readouterr().err
+    assert main(["send", str(invoice_file), "--url", gw.url, "--cacert", str(tmp_path / "tls-ca.pem"),
+                 "--wait"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].endswith("\tdelivered")
+    assert main(["send", str(invoice_file), "--url", gw.url, "--cacert", str(tmp_path / "missing.pem")]) == 2
+    assert "--cacert" in capsys.readouterr().err
