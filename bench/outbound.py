@@ -453,7 +453,8 @@ def main() -> None:
                     row = run_one(kind, payload_mode, workers, args, pki, docs, root, artefacts, trust)
                     rows.append(row)
                     print(f"  {kind:<10} {payload_mode:<8} {workers} worker(s): {row['rate']:6.1f} docs/s "
-                          f"(submitted at {row['submit_rate']:.0f}/s)  p50 {row['p50']:6.0f} ms  p99 {row['p99']:6.0f} ms"
+                          f"(submitted at {row['submit_rate']:.0f}/s)  p50 {row['p50']:6.0f} ms  "
+                          f"p99 {row['p99']:6.0f} ms"
                           f"  CPU ms/doc: workers {row['cpu_workers']:.1f}, receiver {row['cpu_receiver']:.1f}, "
                           f"submit {row['cpu_submit']:.1f}, postgres {row['cpu_postgres']:.1f}, "
                           f"whole machine {row['cpu_machine']:.1f}", flush=True)

@@ -70,21 +70,24 @@ def submit(engine: Engine, store: PayloadStore, sub: Submission, *, message_id_d
                 return row, False
     now = _now()
     doc_id = str(uuid.uuid4())
+    report = json.dumps(sub.report, ensure_ascii=False).encode()
+    store.stage([sub.document, report])  # payload files fsynced before the transaction takes the write lock
     try:
         with engine.begin() as conn:
-            sha = store.put(conn, sub.document)
-            conn.execute(insert(messages).values(
+            sha, report_sha = store.put_many(conn, [sub.document, report])
+            row = conn.execute(insert(messages).values(
                 id=doc_id, tenant_id=sub.tenant_id, direction=OUT, state=sub.initial_state,
                 as4_message_id=f"{uuid.uuid4()}@{message_id_domain}", conversation_id=str(uuid.uuid4()),
                 instance_id=str(uuid.uuid4()), sender=sub.sender, receiver=sub.receiver,
                 document_type=sub.document_type, process=sub.process, document_sha256=sha, valid=True,
                 created_at=now, updated_at=now, idempotency_key=sub.idempotency_key,
                 request_sha256=sub.request_sha256, options=sub.options or None, attempts=0,
-                next_attempt_at=now, deadline_at=now + sub.deadline))
-            add_evidence(conn, store, doc_id, "validation-report",
-                         json.dumps(sub.report, ensure_ascii=False).encode(), "application/json", now)
+                next_attempt_at=now, deadline_at=now + sub.deadline).returning(*messages.c)).first()
+            conn.execute(insert(evidence).values(id=str(uuid.uuid4()), message_id=doc_id, kind="validation-report",
+                                                 payload_sha256=report_sha, media_type="application/json",
+                                                 created_at=now))
             add_event(conn, doc_id, sub.initial_state, {"receiver": sub.receiver}, now)
-            return conn.execute(select(messages).where(messages.c.id == doc_id)).first(), True
+            return row, True
     except IntegrityError:
         if not sub.idempotency_key:
             raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import pytest
 from aiohttp import web
@@ -91,6 +92,11 @@ def gateway(request, engine, settings, validator, tenant, pki, tmp_path, monkeyp
     yield start
     for server in started:
         server.close()
+    # a database call the stopped worker had already handed to a thread may still be running:
+    # let it finish before the database is dropped
+    deadline = time.monotonic() + 10
+    while engine.pool.checkedout() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def test_send_and_wait_until_delivered(gateway, invoice_file, capsys):
@@ -137,7 +143,8 @@ def test_rejections_and_usage_errors(gateway, invoice_file, capsys, monkeypatch,
     assert main(["send", str(invoice_file), "--url", gw.url, "--token", "sgw_wrong"]) == 2
     assert "authentication refused" in capsys.readouterr().err
     foreign = tmp_path / "foreign.xml"
-    foreign.write_bytes(invoice_file.read_bytes().replace(b'schemeID="0192">123456785<', b'schemeID="0192">974760673<', 1))
+    foreign.write_bytes(invoice_file.read_bytes().replace(b'schemeID="0192">123456785<',
+                                                          b'schemeID="0192">974760673<', 1))
     assert main(["send", str(foreign), "--url", gw.url]) == 1
     assert "403 sender-not-yours" in capsys.readouterr().err
     assert main(["send", str(tmp_path / "missing.xml"), "--url", gw.url]) == 2

@@ -107,7 +107,8 @@ def gateways(tmp_path, artefact_cache, trust_dir, pg_schema_url, capsys):
     for gw in (a, b):
         gw.dir.mkdir(parents=True)
         assert main(["certs", "dev-pki", str(gw.dir / "pki"), "--seat", gw.seat]) == 0
-        gw.pki = {"ca": gw.dir / "pki/ca.cert.pem", "key": gw.dir / "pki/ap.key.pem", "cert": gw.dir / "pki/ap.cert.pem"}
+        gw.pki = {name: gw.dir / f"pki/{file}" for name, file in
+                  (("ca", "ca.cert.pem"), ("key", "ap.key.pem"), ("cert", "ap.cert.pem"))}
     capsys.readouterr()
     for gw, other, ours, theirs in ((a, b, A_PARTICIPANT, B_PARTICIPANT), (b, a, B_PARTICIPANT, A_PARTICIPANT)):
         write_config(gw.config, {
