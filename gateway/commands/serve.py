@@ -133,8 +133,15 @@ def _run_app(app, settings, ssl_context, **kw) -> None:
                            f"{exc.strerror or exc}", 1) from exc
 
 
-def run(args: argparse.Namespace) -> int:
+def configure_logging() -> None:
+    """Our INFO lines; libraries' chatter (WeasyPrint's per-render progress, fontTools) at WARNING."""
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    for noisy in ("weasyprint", "weasyprint.progress", "fontTools"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging()
     settings = settings_from(args)
     if args.host:
         settings.server.host = args.host

@@ -13,6 +13,7 @@ import os
 import signal
 
 from certs.trust import TrustError
+from gateway.commands.serve import configure_logging
 from gateway.commands._common import CommandError, engine_from, guarded, settings_from
 from gateway.config import ConfigError
 from gateway.identity import IdentityError, load_identity
@@ -92,7 +93,7 @@ async def _serve(settings, engine, kinds: tuple[str, ...], grace: float) -> int:
 def run(args: argparse.Namespace) -> int:
     from gateway.commands.serve import prepare_database
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     settings = settings_from(args)
     engine = engine_from(settings)
     prepare_database(settings, engine)
