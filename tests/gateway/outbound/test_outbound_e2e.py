@@ -4,6 +4,7 @@ receiving access point built on the independent PyPI `as4` library (static route
 from __future__ import annotations
 
 import asyncio
+import json
 import datetime as dt
 
 import pytest
@@ -171,3 +172,43 @@ async def test_other_tenants_see_nothing(sender, receiver_factory, invoice, engi
     resp = await client.get(f"/api/v1/documents/{body['id']}/evidence/receipt",
                             headers={"Authorization": f"Bearer {other}"})
     assert resp.status == 404
+
+
+async def test_status_changes_are_pushed_to_the_webhook(sender, receiver_factory, invoice, engine, settings, tenant):
+    """The tenant's webhook gets a signed `document.status` notification when the document is delivered."""
+    from aiohttp import web
+
+    from gateway.webhooks import SIGNATURE_HEADER, set_webhook, verify_signature
+    from tests.waiting import until
+
+    start, auth = sender
+    calls = []
+
+    async def hook(request):
+        calls.append((dict(request.headers), await request.read()))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        secret = set_webhook(engine, tenant[0].id, f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook")
+        settings.webhooks.allow_private = True
+        client = await start(await receiver_factory())
+        _, body = await submit(client, auth, invoice)
+
+        async def delivered_note():
+            for headers, raw in calls:
+                note = json.loads(raw)
+                if note["event"] == "document.status" and note["data"]["state"] == "delivered":
+                    return headers, raw, note
+            return None
+
+        headers, raw, note = await until(delivered_note)
+        assert verify_signature(secret, raw, headers[SIGNATURE_HEADER])
+        assert note["data"]["id"] == body["id"]
+    finally:
+        await runner.cleanup()
