@@ -25,7 +25,6 @@ import datetime as dt
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,17 +38,15 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
 
 from certs.devpki import make_ap_cert, make_ca  # noqa: E402
 from gateway.as4 import build_user_message  # noqa: E402
 from gateway.identifiers import ParticipantId  # noqa: E402
 from gateway.sbdh import build_sbd  # noqa: E402
-from gateway.store.db import make_engine, normalise_url  # noqa: E402
-from gateway.store.migrate import upgrade  # noqa: E402
+
 from gateway.store.participants import add_participant  # noqa: E402
-from gateway.store.schema import messages  # noqa: E402
 from gateway.store.tenants import create_tenant  # noqa: E402
+from bench.benchlib import Database, free_port, invoice, pct  # noqa: E402
 
 NOW = dt.datetime.now(dt.timezone.utc)
 DOC = ("urn:oasis:names:specification:ubl:schema:xsd:Invoice-2::Invoice##urn:cen.eu:en16931:2017#compliant"
@@ -58,26 +55,6 @@ PROC = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
 C1, C4 = "0192:991825827", "0192:987654325"
 SEAT, PEER = "PNO000001", "POP000099"
 PG_DEFAULT = os.environ.get("SENDGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def invoice(size: int, n: int) -> bytes:
-    """A distinct UBL-like invoice of about `size` bytes."""
-    head = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Invoice xmlns="urn:oasis:names:specification:ubl:schema:'
-            b'xsd:Invoice-2" xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2" '
-            b'xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">'
-            b'<cbc:CustomizationID>urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0'
-            b'</cbc:CustomizationID><cbc:ID>BENCH-%d</cbc:ID>' % n)
-    parts, total, i = [head], len(head), 0
-    while total < size - 20:
-        line = (b"<cac:InvoiceLine><cbc:ID>%d</cbc:ID><cbc:InvoicedQuantity unitCode=\"EA\">%d</cbc:InvoicedQuantity>"
-                b"<cbc:LineExtensionAmount currencyID=\"NOK\">%d.%02d</cbc:LineExtensionAmount><cac:Item>"
-                b"<cbc:Name>Article %d-%d</cbc:Name></cac:Item></cac:InvoiceLine>\n"
-                % (i, i % 17 + 1, (i * 7919 + n) % 100000, i % 100, n, i))
-        parts.append(line)
-        total += len(line)
-        i += 1
-    parts.append(b"</Invoice>")
-    return b"".join(parts)
 
 
 class Pki:
@@ -102,45 +79,6 @@ def build_messages(pki: Pki, count: int, size: int, tmp: Path) -> list[tuple[str
                                  signing_cert=pki.peer.cert, receiver_cert=pki.us.cert, tmp_dir=tmp)
         out.append((msg.content_type, bytes(msg.body)))
     return out
-
-
-class Database:
-    """A fresh database per run: a SQLite file, or a throw-away PostgreSQL schema."""
-
-    def __init__(self, kind: str, workdir: Path, pg_url: str):
-        self.kind, self.schema, self.admin = kind, None, None
-        if kind == "sqlite":
-            self.url = f"sqlite:///{workdir}/bench.db"
-        else:
-            self.admin = sa.create_engine(normalise_url(pg_url), isolation_level="AUTOCOMMIT")
-            self.schema = "bench_" + uuid.uuid4().hex[:12]
-            with self.admin.connect() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{self.schema}"'))
-            sep = "&" if "?" in pg_url else "?"
-            self.url = f"{pg_url}{sep}options=-csearch_path%3D{self.schema}"
-        self.engine = make_engine(self.url)
-        upgrade(self.engine)
-
-    def received(self) -> tuple[int, int]:
-        with self.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).select_from(messages)).scalar()
-            distinct = conn.execute(sa.select(sa.func.count(sa.distinct(messages.c.as4_message_id)))).scalar()
-        return total, distinct
-
-    def close(self) -> None:
-        self.engine.dispose()
-        if self.admin is not None:
-            with self.admin.connect() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{self.schema}" CASCADE'))
-            self.admin.dispose()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_config(workdir: Path, db_url: str, pki: Pki, port: int, processes: int, run_worker: bool,
@@ -244,11 +182,6 @@ def _pg(row: dict) -> str:
     return f"{row['cpu'][1]:.1f}" if row["db"] == "postgresql" else "-"
 
 
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
-
-
 def run_one(kind: str, processes: int, payloads: str, args, pki: Pki, msgs, artefacts: Path, trust: Path,
             root: Path) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"{kind}-{processes}p-", dir=root))
@@ -269,7 +202,7 @@ def run_one(kind: str, processes: int, payloads: str, args, pki: Pki, msgs, arte
             cpu1 = (cpu_seconds(pgid=server.proc.pid), cpu_seconds(comm="postgres"), time.process_time())
         finally:
             server.stop()
-        total, distinct = db.received()
+        total, distinct = db.message_counts()
         sent = len(warm) + len(latencies)
         if errors or total != sent or distinct != sent:
             raise SystemExit(f"{kind}/{processes}: {errors} errors; {total} stored ({distinct} distinct) for {sent} sent")

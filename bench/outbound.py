@@ -40,7 +40,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -52,13 +51,14 @@ import sqlalchemy as sa  # noqa: E402
 
 from certs.devpki import make_ap_cert, make_ca  # noqa: E402
 from gateway.identifiers import ParticipantId  # noqa: E402
-from gateway.store.db import make_engine, normalise_url  # noqa: E402
+from gateway.store.db import make_engine  # noqa: E402
 from gateway.store.migrate import upgrade  # noqa: E402
 from gateway.store.outbox import Submission, submit  # noqa: E402
 from gateway.store.participants import add_participant  # noqa: E402
 from gateway.store.payloads import PayloadStore  # noqa: E402
 from gateway.store.schema import messages  # noqa: E402
 from gateway.store.tenants import create_tenant  # noqa: E402
+from bench.benchlib import Database, free_port, invoice, pct  # noqa: E402
 
 NOW = dt.datetime.now(dt.timezone.utc)
 DOCTYPE = ("busdox-docid-qns::urn:oasis:names:specification:ubl:schema:xsd:Invoice-2::Invoice##"
@@ -67,26 +67,6 @@ PROCESS = "cenbii-procid-ubl::urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
 C1, C4 = "iso6523-actorid-upis::0192:991825827", "iso6523-actorid-upis::0192:987654325"
 SEAT, PEER = "PNO000001", "PNO000002"
 PG_DEFAULT = os.environ.get("SENDGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def invoice(size: int, n: int) -> bytes:
-    """A distinct UBL-like invoice of about `size` bytes."""
-    head = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Invoice xmlns="urn:oasis:names:specification:ubl:schema:'
-            b'xsd:Invoice-2" xmlns:cac="urn:oasis:names:specification:ubl:schema:xsd:CommonAggregateComponents-2" '
-            b'xmlns:cbc="urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2">'
-            b'<cbc:CustomizationID>urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0'
-            b'</cbc:CustomizationID><cbc:ID>OUT-%d</cbc:ID>' % n)
-    parts, total, i = [head], len(head), 0
-    while total < size - 20:
-        line = (b"<cac:InvoiceLine><cbc:ID>%d</cbc:ID><cbc:InvoicedQuantity unitCode=\"EA\">%d</cbc:InvoicedQuantity>"
-                b"<cbc:LineExtensionAmount currencyID=\"NOK\">%d.%02d</cbc:LineExtensionAmount><cac:Item>"
-                b"<cbc:Name>Article %d-%d</cbc:Name></cac:Item></cac:InvoiceLine>\n"
-                % (i, i % 17 + 1, (i * 7919 + n) % 100000, i % 100, n, i))
-        parts.append(line)
-        total += len(line)
-        i += 1
-    parts.append(b"</Invoice>")
-    return b"".join(parts)
 
 
 class Pki:
@@ -109,53 +89,10 @@ def toml(tables: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def clean_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDGW_")}
     env["PYTHONPATH"] = str(REPO)
     return env
-
-
-class Database:
-    """A fresh database: a SQLite file, or a throw-away PostgreSQL schema."""
-
-    def __init__(self, kind: str, workdir: Path, pg_url: str):
-        self.kind, self.schema, self.admin = kind, None, None
-        if kind == "sqlite":
-            self.url = f"sqlite:///{workdir}/sender.db"
-        else:
-            self.admin = sa.create_engine(normalise_url(pg_url), isolation_level="AUTOCOMMIT")
-            self.schema = "bench_out_" + uuid.uuid4().hex[:12]
-            with self.admin.connect() as conn:
-                conn.execute(sa.text(f'CREATE SCHEMA "{self.schema}"'))
-            sep = "&" if "?" in pg_url else "?"
-            self.url = f"{pg_url}{sep}options=-csearch_path%3D{self.schema}"
-        self.engine = make_engine(self.url)
-        upgrade(self.engine)
-
-    def states(self) -> dict[str, int]:
-        with self.engine.connect() as conn:
-            return dict(conn.execute(sa.select(messages.c.state, sa.func.count()).group_by(messages.c.state)).all())
-
-    def latencies(self) -> list[float]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(messages.c.created_at, messages.c.updated_at)
-                                .where(messages.c.state == "delivered")).all()
-        return [(u - c).total_seconds() * 1000 for c, u in rows]
-
-    def close(self) -> None:
-        self.engine.dispose()
-        if self.admin is not None:
-            with self.admin.connect() as conn:
-                conn.execute(sa.text(f'DROP SCHEMA "{self.schema}" CASCADE'))
-            self.admin.dispose()
 
 
 class Receiver:
@@ -346,16 +283,11 @@ def machine_cpu_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / TICK
 
 
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(len(values) * p))] if values else float("nan")
-
-
 def run_one(kind: str, payload_mode: str, workers: int, args, pki: Pki, docs: list[bytes], root: Path,
             artefacts: Path, trust: Path) -> dict:
     workdir = root / f"{kind}-{payload_mode}-{workers}"
     workdir.mkdir()
-    db = Database(kind, workdir, args.pg_url)
+    db = Database(kind, workdir, args.pg_url, "bench_out")
     receiver = (Receiver(workdir, pki, artefacts, trust, args.receiver_processes) if args.receiver == "gateway"
                 else As4LibPeer(workdir, pki))
     procs: list[subprocess.Popen] = []
@@ -399,8 +331,8 @@ def run_one(kind: str, payload_mode: str, workers: int, args, pki: Pki, docs: li
         lat = db.latencies()
         per_doc = [(cpu_delta(a, b) if isinstance(a, dict) else b - a) * 1000 / len(docs) for a, b in zip(cpu0, cpu1)]
         return {"db": kind, "payloads": payload_mode, "workers": workers, "n": len(docs),
-                "rate": len(docs) / elapsed, "submit_rate": len(docs) / submitted, "p50": pct(lat, 0.5),
-                "p99": pct(lat, 0.99), "cpu_workers": per_doc[0], "cpu_receiver": per_doc[1],
+                "rate": len(docs) / elapsed, "submit_rate": len(docs) / submitted, "p50": pct(lat, 50),
+                "p99": pct(lat, 99), "cpu_workers": per_doc[0], "cpu_receiver": per_doc[1],
                 "cpu_submit": per_doc[2], "cpu_postgres": per_doc[3], "cpu_machine": per_doc[4]}
     finally:
         for p in procs:
@@ -442,7 +374,7 @@ def main() -> None:
         sync_artefacts(artefacts, Path(args.shared) / "artefacts")
         sync_trust(Path(args.shared) / "pki", trust)
         pki = Pki(root / "pki")
-        docs = [invoice(args.size, n) for n in range(args.documents)]
+        docs = [invoice(args.size, n, "OUT") for n in range(args.documents)]
         print(f"{len(docs)} invoices of ~{len(docs[0])} bytes, [outbound] concurrency {args.concurrency}, "
               f"{os.cpu_count()} cores; receiver: " + (f"sendgw serve (SQLite, run_worker = false, "
               f"{args.receiver_processes} process(es))" if args.receiver == "gateway" else "as4 library"))
