@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
 from gateway.channels.base import (
     ChannelAdapter,
@@ -41,6 +41,7 @@ from gateway.channels.base import (
 from gateway.channels.registry import ADAPTERS, CHANNELS, PEPPOL, build_adapter, parse_config
 from gateway.invoice import InvoiceError, InvoiceFacts, extract_invoice_facts
 from gateway.norwegian_ids import NorwegianIdError, validate_fodselsnummer
+from gateway.polling import Waker, poll_forever
 from gateway.store.db import run_db
 from gateway.store.inbox import add_event, add_evidence, evidence_of
 from gateway.store.outbox import DELIVERED, FAILED, OPENED, PAID, ROUTING, decisions_of, set_state
@@ -341,10 +342,10 @@ class RoutingEngine:
         self.owner = f"routing-{uuid.uuid4().hex[:12]}"
         self._render = render
         self._adapters: dict[tuple[str, str], ChannelAdapter] = {}
-        self._wake = asyncio.Event()
+        self._waker = Waker()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._waker.wake()
 
     async def close(self) -> None:
         for adapter in self._adapters.values():
@@ -570,24 +571,19 @@ class RoutingEngine:
         return len(rows)
 
     async def run(self) -> None:
-        last_track = 0.0
         loop = asyncio.get_running_loop()
+        last_track = 0.0
+
+        async def round_() -> int:
+            nonlocal last_track
+            n = await self.run_once()
+            if loop.time() - last_track >= min(self.track_interval, 1.0):
+                last_track = loop.time()
+                await self.track_once()
+            return n
+
         try:
-            while True:
-                n = 0
-                try:
-                    n = await self.run_once()
-                    if loop.time() - last_track >= min(self.track_interval, 1.0):
-                        await self.track_once()
-                        last_track = loop.time()
-                except Exception:
-                    log.exception("routing iteration failed")
-                if n == 0:
-                    self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), self.poll)
-                    except asyncio.TimeoutError:
-                        pass
+            await poll_forever(round_, self._waker, self.poll, log, "routing")
         finally:
             await self.close()
 

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
+from gateway.polling import Waker, poll_forever
 from gateway.store.db import run_db
 from gateway.store.queue import claim_due
 from gateway.store.schema import tenants, webhook_deliveries
@@ -130,10 +131,10 @@ class WebhookWorker:
     def __init__(self, engine: Engine, settings, *, batch: int = 20, poll_seconds: float = 0.5):
         self.engine, self.settings, self.batch, self.poll = engine, settings.webhooks, batch, poll_seconds
         self.owner = f"webhooks-{uuid.uuid4().hex[:8]}"
-        self._wake = asyncio.Event()
+        self._waker = Waker()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._waker.wake()
 
     def _claim(self) -> list[Any]:
         now = dt.datetime.now(dt.timezone.utc)
@@ -194,15 +195,4 @@ class WebhookWorker:
 
     async def run(self) -> None:
         async with aiohttp.ClientSession() as session:
-            while True:
-                try:
-                    n = await self.run_once(session)
-                except Exception:  # a database hiccup must not kill the worker
-                    log.exception("webhook worker iteration failed")
-                    n = 0
-                if n == 0:
-                    self._wake.clear()
-                    try:
-                        await asyncio.wait_for(self._wake.wait(), self.poll)
-                    except asyncio.TimeoutError:
-                        pass
+            await poll_forever(lambda: self.run_once(session), self._waker, self.poll, log, "webhook worker")

@@ -14,6 +14,7 @@ import uuid
 
 from sqlalchemy import and_, select, update
 
+from gateway.polling import Waker, poll_forever
 from gateway.store.db import run_db
 from gateway.store.inbox import IN, add_event, add_evidence, inbox_item
 from gateway.store.queue import claim_due
@@ -31,10 +32,10 @@ class InboundProcessor:
         self.batch, self.poll = batch, poll_seconds
         self.owner = f"inbound-{uuid.uuid4().hex[:8]}"
         self.on_notify = on_notify
-        self._wake = asyncio.Event()
+        self._waker = Waker()
 
     def wake(self) -> None:
-        self._wake.set()
+        self._waker.wake()
 
     def _claim(self):
         now = dt.datetime.now(dt.timezone.utc)
@@ -80,15 +81,4 @@ class InboundProcessor:
         return len(due)
 
     async def run(self) -> None:
-        while True:
-            try:
-                n = await self.run_once()
-            except Exception:
-                log.exception("inbound processor iteration failed")
-                n = 0
-            if n == 0:
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.poll)
-                except asyncio.TimeoutError:
-                    pass
+        await poll_forever(self.run_once, self._waker, self.poll, log, "inbound processor")
