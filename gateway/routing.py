@@ -43,7 +43,7 @@ from gateway.invoice import InvoiceError, InvoiceFacts, extract_invoice_facts
 from gateway.norwegian_ids import NorwegianIdError, validate_fodselsnummer
 from gateway.polling import Waker, poll_forever
 from gateway.store.db import run_db
-from gateway.store.inbox import add_event, add_evidence, evidence_of
+from gateway.store.messages import add_event, add_evidence, evidence_of
 from gateway.store.outbox import DELIVERED, FAILED, OPENED, PAID, ROUTING, decisions_of, set_state
 from gateway.store.queue import claim_due
 from gateway.store.schema import channel_deliveries, messages, tenant_routing

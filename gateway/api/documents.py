@@ -15,7 +15,7 @@ from gateway.api.inbox import page_args
 from gateway.identifiers import DocumentTypeId, IdentifierError, ParticipantId, ProcessId, identifiers_from_ubl
 from gateway.services import services
 from gateway.store.db import run_db
-from gateway.store.inbox import InvalidCursor, evidence_of, list_messages
+from gateway.store.messages import InvalidCursor, evidence_of, list_messages
 from gateway.store.outbox import (
     OUT,
     OUTBOX_STATES,

@@ -10,16 +10,8 @@ from gateway.api.auth import current_tenant
 from gateway.api.errors import ApiError
 from gateway.services import services
 from gateway.store.db import run_db
-from gateway.store.inbox import (
-    INBOX_STATES,
-    InvalidCursor,
-    acknowledge,
-    events_of,
-    evidence_of,
-    get_message,
-    inbox_item,
-    list_messages,
-)
+from gateway.store.inbox import INBOX_STATES, acknowledge, inbox_item
+from gateway.store.messages import InvalidCursor, events_of, evidence_of, get_message, list_messages
 from gateway.webhooks import delivery_summary
 
 routes = web.RouteTableDef()

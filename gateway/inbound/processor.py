@@ -16,7 +16,8 @@ from sqlalchemy import and_, select, update
 
 from gateway.polling import Waker, poll_forever
 from gateway.store.db import run_db
-from gateway.store.inbox import IN, add_event, add_evidence, inbox_item
+from gateway.store.inbox import IN, inbox_item
+from gateway.store.messages import add_event, add_evidence
 from gateway.store.queue import claim_due
 from gateway.store.schema import messages
 from gateway.webhooks import enqueue

@@ -38,7 +38,7 @@ from gateway.discovery.errors import DiscoveryError, DiscoveryUnavailable, NotRe
 from gateway.identifiers import DocumentTypeId, ParticipantId, ProcessId
 from gateway.sbdh import build_sbd
 from gateway.store.db import run_db
-from gateway.store.inbox import add_event, add_evidence, evidence_of
+from gateway.store.messages import add_event, add_evidence, evidence_of
 from gateway.store.outbox import (
     DELIVERED,
     FAILED,

@@ -8,16 +8,15 @@ was recorded before yields the stored receipt again (byte-identical) and records
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from gateway.store.messages import add_event, get_message
 from gateway.store.payloads import PayloadStore
 from gateway.store.schema import events, evidence, messages
 
@@ -133,19 +132,6 @@ def _insert_inbound(conn: Connection, store: PayloadStore, doc: InboundDocument,
     return Recorded(message_id, doc.receipt, False, duplicate_of)
 
 
-def add_evidence(conn: Connection, store: PayloadStore, message_id: str, kind: str, data: bytes,
-                 media_type: str, now: dt.datetime | None = None) -> str:
-    sha = store.put(conn, data)
-    conn.execute(insert(evidence).values(id=str(uuid.uuid4()), message_id=message_id, kind=kind,
-                                         payload_sha256=sha, media_type=media_type, created_at=now or _now()))
-    return sha
-
-
-def add_event(conn: Connection, message_id: str | None, kind: str, detail: dict[str, Any] | None = None,
-              now: dt.datetime | None = None) -> None:
-    conn.execute(insert(events).values(message_id=message_id, at=now or _now(), kind=kind, detail=detail))
-
-
 def record_rejection(engine: Engine, detail: dict[str, Any]) -> None:
     """An inbound message we refused: only an event, no message, payload or evidence."""
     with engine.begin() as conn:
@@ -153,24 +139,6 @@ def record_rejection(engine: Engine, detail: dict[str, Any]) -> None:
 
 
 # --- the tenant's inbox -----------------------------------------------------------------------
-
-
-class InvalidCursor(ValueError):
-    pass
-
-
-def _encode_cursor(created_at: dt.datetime, message_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), message_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, mid = json.loads(raw)
-        return dt.datetime.fromisoformat(at), str(mid)
-    except (ValueError, TypeError) as exc:
-        raise InvalidCursor("invalid cursor") from exc
 
 
 def inbox_item(row) -> dict[str, Any]:
@@ -188,46 +156,6 @@ def inbox_item(row) -> dict[str, Any]:
     }
 
 
-def list_messages(engine: Engine, tenant_id: str, *, state: str | None = None, limit: int = 50,
-               cursor: str | None = None, direction: str = IN) -> tuple[list[Any], str | None]:
-    """Newest first; `cursor` continues after the last item of the previous page."""
-    c = messages.c
-    query = select(messages).where(c.tenant_id == tenant_id, c.direction == direction)
-    if state:
-        query = query.where(c.state == state)
-    if cursor:
-        at, mid = _decode_cursor(cursor)
-        query = query.where(or_(c.created_at < at, and_(c.created_at == at, c.id < mid)))
-    query = query.order_by(c.created_at.desc(), c.id.desc()).limit(limit + 1)
-    with engine.connect() as conn:
-        rows = list(conn.execute(query))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (_encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None)
-
-
-def get_message(conn: Connection, tenant_id: str, message_id: str, direction: str = IN):
-    """The tenant's message row, or None (also for another tenant's message: no existence leak)."""
-    try:
-        uuid.UUID(message_id)
-    except ValueError:
-        return None
-    return conn.execute(select(messages).where(messages.c.id == message_id, messages.c.tenant_id == tenant_id,
-                                               messages.c.direction == direction)).first()
-
-
-def evidence_of(conn: Connection, message_id: str, kind: str | None = None) -> list[Any]:
-    query = select(evidence).where(evidence.c.message_id == message_id).order_by(evidence.c.created_at)
-    if kind:
-        query = query.where(evidence.c.kind == kind)
-    return list(conn.execute(query))
-
-
-def events_of(conn: Connection, message_id: str) -> list[dict[str, Any]]:
-    rows = conn.execute(select(events).where(events.c.message_id == message_id).order_by(events.c.id))
-    return [{"at": r.at.isoformat(), "kind": r.kind, "detail": r.detail} for r in rows]
-
-
 def acknowledge(engine: Engine, tenant_id: str, message_id: str) -> Any | None:
     """Mark a received document as taken over by the customer (idempotent)."""
     with engine.begin() as conn:
@@ -240,10 +168,3 @@ def acknowledge(engine: Engine, tenant_id: str, message_id: str) -> Any | None:
                          .values(state=STATE_ACKNOWLEDGED, acked_at=now, updated_at=now))
             add_event(conn, message_id, "acknowledged", None, now)
         return get_message(conn, tenant_id, message_id)
-
-
-def pending_validation(conn: Connection, limit: int) -> list[Any]:
-    """Received documents whose validation has not run yet (valid IS NULL), oldest first."""
-    return list(conn.execute(select(messages.c.id, messages.c.tenant_id, messages.c.document_sha256)
-                             .where(messages.c.direction == IN, messages.c.valid.is_(None))
-                             .order_by(messages.c.created_at).limit(limit)))

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from gateway.store.inbox import add_event, events_of, evidence_of
+from gateway.store.messages import add_event, events_of, evidence_of
 from gateway.store.payloads import PayloadStore
 from gateway.store.queue import claim_due
 from gateway.store.schema import attempts, channel_deliveries, evidence, messages

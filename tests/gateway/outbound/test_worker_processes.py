@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from gateway.store.inbox import events_of
+from gateway.store.messages import events_of
 from gateway.store.outbox import attempts_of
 from gateway.store.payloads import payload_store_from
 from gateway.store.schema import messages

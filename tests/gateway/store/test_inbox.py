@@ -4,14 +4,8 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from gateway.store.inbox import (
-    InboundDocument,
-    InvalidCursor,
-    acknowledge,
-    list_messages,
-    record_inbound,
-    record_rejection,
-)
+from gateway.store.inbox import InboundDocument, acknowledge, record_inbound, record_rejection
+from gateway.store.messages import InvalidCursor, list_messages
 from gateway.store.payloads import PayloadStore
 from gateway.store.schema import events, evidence, messages
 from gateway.store.tenants import create_tenant
