@@ -15,18 +15,22 @@ unparsed-text(), collection() all fail); stylesheets are compiled from verified 
 from a path for the same reason. Documents cannot carry a DTD (see validation.xmlinput), so the
 parser has no entities to resolve.
 
-A `Validator` is meant for one thread; compiled stylesheets are not thread-safe and saxonche does
-not scale with threads anyway. Scale with processes: see validation.pool.
+Calls from several threads are serialised by a lock (compiled stylesheets are not thread-safe,
+and saxonche holds the GIL while it works, so threads would not run in parallel anyway). Scale
+with processes: see validation.pool. For big documents a helper thread does the lxml side while
+Saxon works (see `_Helper`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import queue
 import re
 import sys
 import tempfile
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Iterable
 
@@ -115,6 +119,43 @@ class _NoTrap:
         return ""
 
 
+class _Helper:
+    """One background thread for the lxml side of a big document.
+
+    saxonche keeps the GIL while it parses or transforms; lxml releases it while it parses and
+    validates. For a big document the lxml parse therefore runs during Saxon's parse, and the XSD
+    validation during the Schematron transforms, on another core when one is free. `submit` waits
+    until the helper has picked the job up (handing it the GIL), so the overlap really happens.
+    """
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, fn, *args) -> Future:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="sendgw-validation-helper", daemon=True)
+            self._thread.start()
+        fut: Future = Future()
+        started = threading.Event()
+        self._queue.put((fn, args, fut, started))
+        started.wait()
+        return fut
+
+    def _loop(self) -> None:
+        while True:
+            fn, args, fut, started = self._queue.get()
+            started.set()
+            try:
+                fut.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                fut.set_exception(exc)
+
+
+# Documents from this size on overlap the lxml work with Saxon's (see _Helper); below it the
+# hand-over costs more than it saves.
+OVERLAP_MIN_BYTES = 256 * 1024
+
 _XPATH_CODE = re.compile(r"\b((?:FO|XP|XT|XS|SX|FODC|FOUT)[A-Z]{0,4}\d{4})\b")
 _NS_SHORT = {
     "{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}": "cbc:",
@@ -148,9 +189,12 @@ class Validator:
         self.catalogue = Catalogue(self.cache_dir, manifest_path)
         self._xslt: dict[str, object] = {}
         self._xsd: dict[str, etree.XMLSchema] = {}
+        self._chosen: dict[tuple, RuleSet] = {}  # selection results (selection is deterministic)
+        self._executables: dict[str, tuple] = {}  # set id -> compiled stylesheets of its layers
         self._lock = threading.RLock()
         self._trap = _StderrTrap() if quiet_engine else _NoTrap()
         self._xslt_processor = None
+        self._helper = _Helper()
 
     # -- artefacts -------------------------------------------------------------------------------
     def rule_sets(self, on: dt.date | None = None) -> list[dict]:
@@ -222,10 +266,18 @@ class Validator:
     def choose(self, doc: xmlinput.Document, rules: str | None, at: dt.date | None) -> RuleSet:
         on = at or dt.date.today()
         strict = at is not None
-        if rules:
-            return self.catalogue.by_name(rules, on, strict=strict)
-        return self.catalogue.select(doc.namespace, doc.local, doc.customization_id, doc.profile_id,
-                                     on, strict=strict)
+        key = (rules, doc.namespace, doc.local, doc.customization_id, doc.profile_id, on, strict)
+        rs = self._chosen.get(key)
+        if rs is None:
+            if rules:
+                rs = self.catalogue.by_name(rules, on, strict=strict)
+            else:
+                rs = self.catalogue.select(doc.namespace, doc.local, doc.customization_id, doc.profile_id,
+                                           on, strict=strict)
+            if len(self._chosen) > 4096:
+                self._chosen.clear()
+            self._chosen[key] = rs
+        return rs
 
     def validate(
         self,
@@ -244,12 +296,35 @@ class Validator:
         """
         if isinstance(data, str):
             data = data.encode("utf-8")
+        if len(data) >= OVERLAP_MIN_BYTES:
+            text = xmlinput.early_text(data, self.max_bytes)
+            if text is not None:
+                with self._lock:
+                    return self._validate_overlapped(data, text, rules, at, xsd)
         doc = xmlinput.parse(data, self.max_bytes)
         rs = self.choose(doc, rules, at)
         with self._lock:
             return self._run(doc, rs, xsd)
 
-    def _run(self, doc: xmlinput.Document, rs: RuleSet, run_xsd: bool) -> Report:
+    def _validate_overlapped(self, data: bytes, text: str, rules, at, run_xsd: bool) -> Report:
+        """A big plain (non-SBDH) document: lxml parses while Saxon parses, and the XSD layer
+        validates while the Schematron layers run. Same results as the sequential path."""
+        parsing = self._helper.submit(xmlinput.parse, data, self.max_bytes, text)
+        node = error = None
+        with self._trap:
+            try:
+                node = saxon_processor().parse_xml(xml_text=text, encoding="UTF-8")
+            except Exception as exc:  # PySaxonApiError; lxml's verdict below takes precedence
+                error = exc
+        doc = parsing.result()  # raises NotXmlError, HostileXmlError ... first
+        if error is not None:
+            raise NotXmlError(f"not well-formed XML: {str(error).strip()}")
+        if doc.sbdh or doc.text is not text:  # the sniffed prolog misled us: do it the plain way
+            node = None
+        rs = self.choose(doc, rules, at)
+        return self._run(doc, rs, run_xsd, node=node)
+
+    def _run(self, doc: xmlinput.Document, rs: RuleSet, run_xsd: bool, node=None) -> Report:
         report = Report(rules=rs.id, title=rs.title, document_type={
             "root": doc.local, "namespace": doc.namespace, "customization_id": doc.customization_id,
             "profile_id": doc.profile_id, "sbdh": doc.sbdh, "encoding": doc.encoding,
@@ -262,19 +337,15 @@ class Validator:
             results[layer.path] = res
 
         xsd_failed = False
+        checking: Future | None = None
         if rs.xsd is not None and run_xsd:
-            res = results[rs.xsd.path]
             schema = self._schema(rs.xsd)
             target = doc.root if doc.sbdh else doc.tree
-            if schema.validate(target):
-                res.status = "passed"
+            if node is not None and self.schematron_after_xsd_error:
+                checking = self._helper.submit(schema.validate, target)  # runs during the transforms
             else:
-                res.status = "failed"
-                xsd_failed = True
-                for e in schema.error_log:
-                    report.add(Item(rule="XSD", severity="fatal", message=_short_xsd_message(e.message),
-                                    location=e.path or "", line=e.line or None, layer=rs.xsd.name))
-                    res.fatal += 1
+                xsd_failed = not self._xsd_result(report, results[rs.xsd.path], rs.xsd, schema,
+                                                  schema.validate(target))
 
         layers = rs.schematron
         if xsd_failed and not self.schematron_after_xsd_error:
@@ -283,19 +354,26 @@ class Validator:
                 results[layer.path].status = "skipped"
             return report
 
-        executables = [self._stylesheet(layer) for layer in layers]
+        executables = self._executables.get(rs.id)
+        if executables is None:
+            executables = self._executables[rs.id] = tuple(self._stylesheet(layer) for layer in layers)
         finder = svrl_mod.LineFinder(doc.root)
         with self._trap as trap:
-            try:
-                node = saxon_processor().parse_xml(xml_text=doc.text, encoding="UTF-8")
-            except Exception as exc:  # PySaxonApiError
-                raise NotXmlError(f"not well-formed XML: {str(exc).strip()}") from None
+            if node is None:
+                try:
+                    node = saxon_processor().parse_xml(xml_text=doc.text, encoding="UTF-8")
+                except Exception as exc:  # PySaxonApiError
+                    raise NotXmlError(f"not well-formed XML: {str(exc).strip()}") from None
             outputs = []
             for layer, ex in zip(layers, executables, strict=True):
                 try:
                     outputs.append((layer, ex.transform_to_string(xdm_node=node), None))
                 except Exception as exc:  # PySaxonApiError: a dynamic error inside the official rules
                     outputs.append((layer, None, (str(exc).strip(), trap.text())))
+        if checking is not None:
+            xsd_report = Report(rules=rs.id)
+            self._xsd_result(xsd_report, results[rs.xsd.path], rs.xsd, schema, checking.result())
+            report.errors[:0] = xsd_report.errors  # XSD items first, as in the sequential path
         for layer, out, err in outputs:
             res = results[layer.path]
             if err is not None:
@@ -315,6 +393,19 @@ class Validator:
                     res.warnings += 1
             res.status = "failed" if res.fatal else "passed"
         return report
+
+
+    @staticmethod
+    def _xsd_result(report: Report, res: LayerResult, layer: Layer, schema: etree.XMLSchema, ok: bool) -> bool:
+        if ok:
+            res.status = "passed"
+            return True
+        res.status = "failed"
+        for e in schema.error_log:
+            report.add(Item(rule="XSD", severity="fatal", message=_short_xsd_message(e.message),
+                            location=e.path or "", line=e.line or None, layer=layer.name))
+            res.fatal += 1
+        return False
 
 
 def _dynamic_message(layer: Layer, message: str, engine_output: str) -> str:

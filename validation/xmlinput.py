@@ -86,21 +86,41 @@ def check_prolog(data: bytes) -> None:
 _local = threading.local()
 
 
-def _parser(huge: bool) -> etree.XMLParser:
+def _parser(huge: bool, compact: bool = False) -> etree.XMLParser:
     """A hardened parser, one per thread (lxml parsers are reusable but not thread-safe)."""
-    key = "huge" if huge else "normal"
+    key = f"p{int(huge)}{int(compact)}"
     parser = getattr(_local, key, None)
     if parser is None:
-        parser = _new_parser(huge)
+        parser = _new_parser(huge, compact)
         setattr(_local, key, parser)
     return parser
 
 
-def _new_parser(huge: bool) -> etree.XMLParser:
+def _new_parser(huge: bool, compact: bool) -> etree.XMLParser:
+    # `compact` drops whitespace-only text between elements (libxml2 keeps it inside otherwise
+    # empty elements). The lxml tree only serves the XSD layer (which ignores such whitespace in
+    # element content), source lines and SBDH detection, so this changes no result; it makes the
+    # tree about half the size. Saxon always parses the document text as received.
     return etree.XMLParser(
         resolve_entities=False, load_dtd=False, dtd_validation=False, no_network=True,
         huge_tree=huge, collect_ids=False, remove_comments=False, remove_pis=False,
+        remove_blank_text=compact,
     )
+
+
+def _parse_tree(data: bytes, compact: bool) -> etree._ElementTree:
+    try:
+        return etree.ElementTree(etree.fromstring(data, _parser(False, compact)))
+    except etree.XMLSyntaxError as exc:
+        msg = _syntax_message(exc)
+        if not any(h in msg for h in _HUGE_HINTS):
+            raise NotXmlError(f"not well-formed XML: {msg}") from None
+        try:
+            return etree.ElementTree(etree.fromstring(data, _parser(True, compact)))
+        except etree.XMLSyntaxError as exc2:
+            raise NotXmlError(f"not well-formed XML: {_syntax_message(exc2)}") from None
+    except ValueError as exc:  # e.g. unknown encoding
+        raise NotXmlError(f"not XML: {exc}") from None
 
 
 def _syntax_message(exc: etree.XMLSyntaxError) -> str:
@@ -108,7 +128,9 @@ def _syntax_message(exc: etree.XMLSyntaxError) -> str:
     return msg or "not well-formed"
 
 
-def parse(data: bytes, max_bytes: int) -> Document:
+def parse(data: bytes, max_bytes: int, text: str | None = None) -> Document:
+    """Parse and check one input. `text` is the input already decoded by `early_text` (used when
+    libxml2 agrees about the encoding, instead of decoding again)."""
     if len(data) > max_bytes:
         raise DocumentTooLargeError(
             f"document is {len(data):,} bytes; the limit is {max_bytes:,} bytes"
@@ -116,18 +138,11 @@ def parse(data: bytes, max_bytes: int) -> Document:
     if not data or data.isspace():
         raise NotXmlError("empty document")
     check_prolog(data)
-    try:
-        tree = etree.ElementTree(etree.fromstring(data, _parser(False)))
-    except etree.XMLSyntaxError as exc:
-        msg = _syntax_message(exc)
-        if not any(h in msg for h in _HUGE_HINTS):
-            raise NotXmlError(f"not well-formed XML: {msg}") from None
-        try:
-            tree = etree.ElementTree(etree.fromstring(data, _parser(True)))
-        except etree.XMLSyntaxError as exc2:
-            raise NotXmlError(f"not well-formed XML: {_syntax_message(exc2)}") from None
-    except ValueError as exc:  # e.g. unknown encoding
-        raise NotXmlError(f"not XML: {exc}") from None
+    # An SBDH payload is serialised from the tree for Saxon, so that tree keeps every text node.
+    compact = b"StandardBusinessDocument" not in data[:2048]
+    tree = _parse_tree(data, compact)
+    if compact and etree.QName(tree.getroot()).localname == "StandardBusinessDocument":
+        tree = _parse_tree(data, False)  # an envelope the byte sniff missed (e.g. UTF-16)
     info = tree.docinfo
     if info.doctype or info.internalDTD is not None or info.externalDTD is not None:
         raise HostileXmlError("documents with a DTD are refused")
@@ -144,7 +159,7 @@ def parse(data: bytes, max_bytes: int) -> Document:
             raise UnknownDocumentTypeError("SBDH envelope without a business document inside")
         text = etree.tostring(payload, encoding="unicode", with_tail=False)
         root = payload
-    else:
+    elif text is None or not same_codec(encoding, declared_encoding(data)):
         text = _decode(data, encoding, tree)
     q = etree.QName(root)
     cust = root.find(_CUSTOMIZATION)
@@ -157,11 +172,47 @@ def parse(data: bytes, max_bytes: int) -> Document:
     )
 
 
+_DECLARED = re.compile(r"""^<\?xml\s[^>]*?encoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']""")
+
+
+def early_text(data: bytes, max_bytes: int) -> str | None:
+    """The document text for Saxon before lxml has parsed it (size and DTD checks included), or
+    None when that is not safe to guess: an SBDH envelope, a BOM or non-ASCII-compatible encoding,
+    or bytes that do not decode. `parse()` afterwards gives the authoritative answer."""
+    if len(data) > max_bytes:
+        raise DocumentTooLargeError(f"document is {len(data):,} bytes; the limit is {max_bytes:,} bytes")
+    check_prolog(data)
+    head = data[:2048]
+    if b"StandardBusinessDocument" in head or not head.startswith(b"<"):
+        return None
+    encoding = declared_encoding(data)
+    if encoding.lower().replace("_", "-") not in ("utf-8", "utf8", "iso-8859-1", "latin-1", "latin1",
+                                                    "us-ascii", "ascii", "windows-1252", "cp1252"):
+        return None
+    try:
+        return data.decode(encoding)
+    except (LookupError, UnicodeDecodeError):
+        return None
+
+
+def same_codec(a: str, b: str) -> bool:
+    try:
+        return codecs.lookup(a).name == codecs.lookup(b).name
+    except LookupError:
+        return False
+
+
+def declared_encoding(data: bytes) -> str:
+    m = _DECLARED.match(data[:2048].decode("latin-1"))
+    return m.group(1) if m else "utf-8"
+
+
 def _decode(data: bytes, encoding: str, tree: etree._ElementTree) -> str:
     """The input decoded per its declaration; lxml already proved that decoding well-formed."""
     try:
         text = data.decode(encoding)
     except (LookupError, UnicodeDecodeError):
-        # An encoding Python does not know by that name: let libxml2's decoding stand.
-        return etree.tostring(tree, encoding="unicode")
+        # An encoding Python does not know by that name: let libxml2's decoding stand (from a
+        # tree that kept every text node).
+        return etree.tostring(_parse_tree(data, False), encoding="unicode")
     return text[1:] if text.startswith("\ufeff") else text

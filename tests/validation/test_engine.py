@@ -441,3 +441,57 @@ def test_large_documents(validator, base_example):
     lines = samples.many_lines(base_example, 200)
     report = validator.validate(lines)
     assert report.valid, report.to_dict()["errors"][:3]
+
+
+# -- big documents: lxml work overlapped with Saxon's (same results as the sequential path) -------
+def _big(base_example: bytes) -> bytes:
+    return samples.with_attachment(base_example, 400 * 1024)
+
+
+@pytest.mark.parametrize("mutation", ["valid", "xsd", "schematron", "dynamic"])
+def test_overlapped_path_gives_the_sequential_results(validator, base_example, monkeypatch, mutation):
+    from validation import engine
+
+    data = _big(base_example)
+    assert len(data) >= engine.OVERLAP_MIN_BYTES
+    if mutation == "xsd":
+        data = data.replace(b"<cbc:IssueDate>2017-11-13</cbc:IssueDate>", b"<cbc:IssueDate>13.11.2017</cbc:IssueDate>")
+    elif mutation == "schematron":
+        data = data.replace(b"<cbc:Name>SupplierTradingName Ltd.</cbc:Name>", b"<cbc:Name/>", 1)
+    elif mutation == "dynamic":
+        data = data.replace(*BAD_QUANTITY)
+    overlapped = validator.validate(data).to_dict()
+    monkeypatch.setattr(engine, "OVERLAP_MIN_BYTES", 10**12)
+    sequential = validator.validate(data).to_dict()
+    assert overlapped == sequential
+    assert overlapped["valid"] is (mutation == "valid")
+    if mutation == "xsd":
+        assert overlapped["errors"][0]["rule"] == "XSD"
+        assert overlapped["errors"][0]["line"] == _line_of(data, b"13.11.2017")
+
+
+def test_overlapped_path_input_errors(validator, base_example):
+    big = _big(base_example)
+    with pytest.raises(NotXmlError):
+        validator.validate(big[:-20])  # truncated
+    with pytest.raises(HostileXmlError):
+        validator.validate(b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]>' + big.split(b"?>", 1)[1])
+    with pytest.raises(UnknownDocumentTypeError):
+        validator.validate(big.replace(b"poacc:billing:3.0", b"poacc:unknown:9.9", 1))
+
+
+def test_overlapped_path_latin1_and_sbdh(validator, base_example):
+    text = _big(base_example).decode("utf-8").replace('encoding="UTF-8"', 'encoding="ISO-8859-1"')
+    report = validator.validate(text.replace("SupplierTradingName Ltd.", "Blåbær AS").encode("latin-1"))
+    assert report.valid and report.document_type["encoding"].upper() == "ISO-8859-1"
+    wrapped = _wrap(_big(base_example).replace(b"<cbc:Name>SupplierTradingName Ltd.</cbc:Name>", b"<cbc:Name/>", 1))
+    report = validator.validate(wrapped)
+    assert report.document_type["sbdh"] is True
+    r008 = [i for i in report.errors if i.rule == "PEPPOL-EN16931-R008"]
+    assert r008 and r008[0].line == _line_of(wrapped, b"<cbc:Name/>")
+
+
+def test_overlapped_path_without_schematron_after_xsd_error(artefact_cache, base_example):
+    v = Validator(artefact_cache, schematron_after_xsd_error=False)
+    report = v.validate(_big(base_example).replace(*BAD_QUANTITY))
+    assert report.schematron_skipped and [i.rule for i in report.errors] == ["XSD"]

@@ -108,11 +108,15 @@ async def test_worker_crash_is_an_error_and_the_pool_recovers(pool, base_example
     reports = await asyncio.wait_for(asyncio.gather(*(pool.validate(base_example) for _ in range(4))), 120)
     assert all(r["valid"] for r in reports)
     assert pool.crashes == 2
+    for _ in range(600):  # the second replacement may still be starting
+        if len(pool.pids) == 2:
+            break
+        await asyncio.sleep(0.05)
     assert set(pool.pids).isdisjoint(before) and len(pool.pids) == 2
 
 
 async def test_crash_of_an_idle_worker(pool, base_example):
-    w = next(iter(pool._workers))
+    w = pool._workers[0]
     w.conn.send_bytes(__import__("pickle").dumps(("crash",)))  # test hook: the worker exits at once
     for _ in range(200):
         if pool.crashes:
@@ -151,3 +155,53 @@ async def test_missing_artefacts_fail_at_start(tmp_path):
 async def test_default_size_is_the_number_of_cores(artefact_cache):
     assert ValidationPool(artefact_cache).size == (os.cpu_count() or 1)
     assert ValidationPool(artefact_cache, workers=0).size == (os.cpu_count() or 1)
+
+
+async def test_documents_queued_behind_a_crash_are_validated_elsewhere(artefact_cache, base_example):
+    async with ValidationPool(artefact_cache, workers=1, depth=2) as p:
+        slow = asyncio.create_task(p.validate(samples.many_lines(base_example, 1000)))
+        await asyncio.sleep(0.05)
+        queued = asyncio.create_task(p.validate(base_example))  # waits in the same worker's socket
+        await asyncio.sleep(0.3)
+        os.kill(p.pids[0], signal.SIGKILL)
+        with pytest.raises(WorkerCrashedError):
+            await asyncio.wait_for(slow, 30)
+        assert (await asyncio.wait_for(queued, 120))["valid"]  # resubmitted to the replacement
+        assert p.crashes == 1
+
+
+async def test_big_documents_behind_a_busy_worker_do_not_block_the_loop(artefact_cache, base_example):
+    big = samples.with_attachment(base_example, 3 * 1024 * 1024)
+    async with ValidationPool(artefact_cache, workers=1, depth=2) as p:
+        gaps = []
+        stop = asyncio.Event()
+
+        async def ticker():
+            last = time.perf_counter()
+            while not stop.is_set():
+                await asyncio.sleep(0.005)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        tick = asyncio.create_task(ticker())
+        reports = await asyncio.gather(p.validate(samples.many_lines(base_example, 400)), p.validate(big),
+                                       p.validate(big), p.validate(base_example))
+        stop.set()
+        await tick
+        assert all(r["valid"] for r in reports)
+        assert max(gaps) < 0.1, max(gaps)
+
+
+async def test_cancelled_queued_request(artefact_cache, base_example):
+    async with ValidationPool(artefact_cache, workers=1, depth=2) as p:
+        slow = asyncio.create_task(p.validate(samples.many_lines(base_example, 300)))
+        await asyncio.sleep(0.05)
+        queued = asyncio.create_task(p.validate(base_example))
+        await asyncio.sleep(0.05)
+        queued.cancel()
+        assert (await slow)["valid"]
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        assert (await asyncio.wait_for(p.validate(base_example), 60))["valid"]
+        assert p.crashes == 0
