@@ -12,6 +12,7 @@ from gateway.api.auth import current_tenant
 from gateway.api.body import read_upload
 from gateway.api.errors import ApiError
 from gateway.api.inbox import page_args
+from gateway.api.validate import run_validation
 from gateway.identifiers import DocumentTypeId, IdentifierError, ParticipantId, ProcessId, identifiers_from_ubl
 from gateway.services import services
 from gateway.store.db import run_db
@@ -31,7 +32,6 @@ from gateway.store.outbox import (
 )
 from gateway.routing import RecipientHintError, parse_hints
 from gateway.store.participants import find_participant
-from validation.errors import ArtefactError, ValidationInputError
 
 routes = web.RouteTableDef()
 
@@ -86,12 +86,7 @@ async def submit_document(request: web.Request) -> web.Response:
         if row is not None:
             return _accepted(row)
 
-    try:
-        report = await svc.validation.validate(upload.data, options.get("rules") or None)
-    except ValidationInputError as exc:
-        raise ApiError(exc.http_status, exc.code, str(exc)) from exc
-    except ArtefactError as exc:
-        raise ApiError(503, "artefacts-unavailable", str(exc)) from exc
+    report = await run_validation(svc, upload.data, options.get("rules") or None)
     if not report["valid"]:
         raise ApiError(422, "invalid-document", f"the document has {len(report['errors'])} fatal error(s); "
                        "nothing was queued", details=report)

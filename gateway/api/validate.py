@@ -7,9 +7,18 @@ from aiohttp import web
 from gateway.api.body import read_upload
 from gateway.api.errors import ApiError
 from gateway.services import services
-from validation.errors import ArtefactError, ValidationInputError
+from validation.errors import ArtefactError, ValidationEngineError, ValidationInputError
 
 routes = web.RouteTableDef()
+
+
+async def run_validation(svc, data: bytes, rules: str | None, fmt: str = "json"):
+    """The validation service's answer, or the ApiError its failure maps to (unusable input 4xx,
+    artefacts missing 503, a crashed or timed-out validation worker 500/503)."""
+    try:
+        return await svc.validation.validate(data, rules, fmt=fmt)
+    except (ValidationInputError, ArtefactError, ValidationEngineError) as exc:
+        raise ApiError(exc.http_status, exc.code, str(exc)) from exc
 
 
 @routes.post("/api/v1/validate")
@@ -20,12 +29,9 @@ async def validate(request: web.Request) -> web.StreamResponse:
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "svrl"):
         raise ApiError(400, "invalid-format", "format must be json or svrl")
-    try:
-        result = await svc.validation.validate(upload.data, rules, fmt=fmt)
-    except ValidationInputError as exc:
-        raise ApiError(exc.http_status, exc.code, str(exc)) from exc
-    except ArtefactError as exc:
-        raise ApiError(503, "artefacts-unavailable", str(exc)) from exc
     if fmt == "svrl":
+        result = await run_validation(svc, upload.data, rules, "svrl")
         return web.Response(body=result, content_type="application/svrl+xml")
-    return web.json_response(result)
+    # the worker serialises the report once; the server passes the bytes through
+    result = await run_validation(svc, upload.data, rules, "json-bytes")
+    return web.Response(body=result, content_type="application/json")

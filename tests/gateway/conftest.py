@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -31,7 +32,11 @@ class InProcessValidation:
     async def validate(self, data, rules=None, fmt="json", at=None):
         def run():
             report = self.validator.validate(data, rules, at)
-            return report.to_svrl() if fmt == "svrl" else report.to_dict()
+            if fmt == "svrl":
+                return report.to_svrl()
+            if fmt == "json-bytes":
+                return json.dumps(report.to_dict()).encode()
+            return report.to_dict()
 
         return await asyncio.to_thread(run)
 

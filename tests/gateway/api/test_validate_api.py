@@ -83,3 +83,36 @@ async def test_bad_format_parameter(client, tenant, base_example):
     resp = await client.post("/api/v1/validate?format=pdf", data=base_example, headers=auth)
     assert resp.status == 400
     assert (await resp.json())["error"]["code"] == "invalid-format"
+
+
+@pytest.mark.parametrize("error, status, code", [
+    ("WorkerCrashedError", 500, "validation-worker-crashed"),
+    ("ValidationTimeoutError", 503, "validation-timeout"),
+    ("ArtefactError", 503, "artefacts-unavailable"),
+])
+async def test_engine_failures_are_json_errors(settings, engine, tenant, base_example, error, status, code):
+    """A validation service that fails (worker killed, timeout, artefacts gone) is a JSON error, not a 500 page."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    import validation.errors as errors
+    from gateway.app import create_app
+
+    class Failing:
+        async def start(self):
+            pass
+
+        async def close(self):
+            pass
+
+        async def validate(self, data, rules=None, fmt="json", at=None):
+            raise getattr(errors, error)("simulated failure")
+
+    _, auth = tenant
+    client = TestClient(TestServer(create_app(settings, engine=engine, validation=Failing(), run_workers=False)))
+    await client.start_server()
+    try:
+        resp = await client.post("/api/v1/validate", data=base_example, headers=auth)
+        assert resp.status == status
+        assert (await resp.json())["error"]["code"] == code
+    finally:
+        await client.close()
