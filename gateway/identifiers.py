@@ -77,6 +77,21 @@ def _split(text: str, default_scheme: str | None, kind: str) -> tuple[str, str]:
     return default_scheme, text
 
 
+def _checked(kind: str, scheme: str, schemes, value: str, max_len: int) -> tuple[str, str]:
+    """The scheme (lower-cased, one of `schemes`) and the trimmed, printable, bounded value."""
+    scheme = scheme.strip().lower()
+    if scheme not in schemes:
+        raise IdentifierError("unsupported-scheme", f"{kind} scheme must be one of {schemes}, got {scheme!r}")
+    value = (value or "").strip()
+    if not value:
+        raise IdentifierError("empty", f"empty {kind} identifier value")
+    if len(value) > max_len:
+        raise IdentifierError("too-long", f"{kind} identifier is {len(value)} characters (max {max_len})")
+    if not _PRINTABLE.match(value):
+        raise IdentifierError("bad-syntax", f"{kind} identifier contains spaces or non-ASCII characters")
+    return scheme, value
+
+
 def url_segment(scheme: str, value: str) -> str:
     """`scheme::value` percent-encoded as ONE URL path segment (Java URLEncoder style, `*` literal)."""
     return quote(f"{scheme}::{value}", safe="*")
@@ -211,16 +226,7 @@ class DocumentTypeId:
 
     @classmethod
     def of(cls, value: str, scheme: str = DOCTYPE_SCHEME) -> DocumentTypeId:
-        scheme = scheme.strip().lower()
-        if scheme not in DOCTYPE_SCHEMES:
-            raise IdentifierError("unsupported-scheme", f"document type scheme must be one of {DOCTYPE_SCHEMES}, got {scheme!r}")
-        value = (value or "").strip()
-        if not value:
-            raise IdentifierError("empty", "empty document type identifier value")
-        if len(value) > MAX_DOCTYPE:
-            raise IdentifierError("too-long", f"document type identifier is {len(value)} characters (max {MAX_DOCTYPE})")
-        if not _PRINTABLE.match(value):
-            raise IdentifierError("bad-syntax", "document type identifier contains spaces or non-ASCII characters")
+        scheme, value = _checked("document type", scheme, DOCTYPE_SCHEMES, value, MAX_DOCTYPE)
         head, sep, tail = value.partition("##")
         if "::" not in head or head.startswith("::") or head.endswith("::"):
             raise IdentifierError("bad-syntax", f"document type {value!r} must start with <root namespace>::<local name>")
@@ -288,16 +294,7 @@ class ProcessId:
 
     @classmethod
     def of(cls, value: str, scheme: str = PROCESS_SCHEME) -> ProcessId:
-        scheme = scheme.strip().lower()
-        if scheme not in PROCESS_SCHEMES:
-            raise IdentifierError("unsupported-scheme", f"process scheme must be one of {PROCESS_SCHEMES}, got {scheme!r}")
-        value = (value or "").strip()
-        if not value:
-            raise IdentifierError("empty", "empty process identifier value")
-        if len(value) > MAX_PROCESS:
-            raise IdentifierError("too-long", f"process identifier is {len(value)} characters (max {MAX_PROCESS})")
-        if not _PRINTABLE.match(value):
-            raise IdentifierError("bad-syntax", "process identifier contains spaces or non-ASCII characters")
+        scheme, value = _checked("process", scheme, PROCESS_SCHEMES, value, MAX_PROCESS)
         return cls(scheme, value)
 
 
