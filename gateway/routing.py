@@ -497,6 +497,8 @@ class RoutingEngine:
             d = conn.execute(select(channel_deliveries).where(channel_deliveries.c.id == delivery_id)).first()
             if d is None or d.state not in SUCCESS_STATES:
                 return False
+            if event.state in ("failed", "returned") and d.state == "paid":
+                return False  # money arrived: a late failure report cannot undo the delivery
             if event.state in ("failed", "returned"):
                 conn.execute(update(channel_deliveries).where(channel_deliveries.c.id == d.id).values(
                     state=event.state, reason=event.state, detail=event.detail, updated_at=now))

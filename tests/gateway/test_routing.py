@@ -89,3 +89,43 @@ def test_empty_report(engine):
     now = dt.datetime.now(dt.timezone.utc)
     report = channel_report(engine, tenant.id, now - dt.timedelta(days=1), now)
     assert report["channels"] == [] and report["total"]["cost_nok"] == "0.00"
+
+
+def test_tracking_events_move_forward_and_failures_fall_through(engine, tmp_path):
+    """accepted → opened → paid only move forward; a failure before payment re-routes, after it is ignored."""
+    import uuid
+
+    from sqlalchemy import insert, select
+
+    from gateway.channels.base import TrackEvent
+    from gateway.config import Settings
+    from gateway.routing import RoutingEngine, delivery_id_for
+    from gateway.store.payloads import PayloadStore
+    from gateway.store.schema import channel_deliveries, messages
+    from gateway.store.tenants import create_tenant
+
+    tenant, _ = create_tenant(engine, "T")
+    now = dt.datetime.now(dt.timezone.utc)
+    mid = str(uuid.uuid4())
+    with engine.begin() as conn:
+        conn.execute(insert(messages).values(id=mid, tenant_id=tenant.id, direction="out", state="delivered",
+                                             created_at=now, updated_at=now, attempts=0))
+        did = delivery_id_for(mid, "email")
+        conn.execute(insert(channel_deliveries).values(
+            id=did, message_id=mid, tenant_id=tenant.id, position=0, channel="email", state="accepted",
+            channel_ref="ref-1", attempts=1, created_at=now, updated_at=now))
+    router = RoutingEngine(engine, PayloadStore("database"), Settings())
+
+    def states():
+        with engine.connect() as conn:
+            return (conn.execute(select(messages.c.state)).scalar(),
+                    conn.execute(select(channel_deliveries.c.state)).scalar())
+
+    assert router.apply_channel_event("email", "ref-1", TrackEvent("opened", now))
+    assert states() == ("opened", "opened")
+    assert not router.apply_event(did, TrackEvent("delivered", now))  # never backwards
+    assert router.apply_event(did, TrackEvent("paid", now, amount=Decimal("802.00")))
+    assert states() == ("paid", "paid")
+    assert not router.apply_event(did, TrackEvent("failed", now, "late bounce"))
+    assert states() == ("paid", "paid")
+    assert not router.apply_channel_event("email", "unknown-ref", TrackEvent("opened", now))
