@@ -275,6 +275,18 @@ PATHS.update({
         "responses": {"200": {"description": "PDF", "content": {"application/pdf": {}}},
                       "404": _err("no such document"), "422": _err("not an invoice or credit note")},
     }},
+    "/as4": {"post": {
+        "summary": "Peppol AS4 2.0.3 endpoint for other access points (path: [server] as4_path). Answers a "
+                   "signed receipt, or a signed ebMS error signal (EBMS:0004 PEPPOL:NOT_SERVICED with "
+                   "[as4] not_serviced_http_status, others with [as4] error_http_status)",
+        "security": [],
+        "requestBody": {"required": True, "content": {"multipart/related": {}}},
+        "responses": {"200": {"description": "signed receipt (or NOT_SERVICED signal)",
+                              "content": {"application/soap+xml": {}}},
+                      "413": {"description": "message above [as4] max_message_bytes (signed signal)"},
+                      "500": {"description": "signed ebMS error signal"},
+                      "503": {"description": "no [ap] identity configured"}},
+    }},
     "/callbacks/sms/linkmobility": {"post": {
         "summary": "LINK Mobility delivery reports (no bearer token: a shared secret in `token` or "
                    "X-Sendgw-Dlr-Token, see [callbacks])",
