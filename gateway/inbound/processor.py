@@ -21,9 +21,16 @@ from gateway.store.messages import add_event, add_evidence
 from gateway.store.queue import claim_due
 from gateway.store.schema import messages
 from gateway.webhooks import enqueue
-from validation.errors import ValidationInputError
+from validation.errors import ValidationEngineError, ValidationInputError
 
 log = logging.getLogger("sendgw.inbound")
+MAX_ENGINE_FAILURES = 3  # a document that keeps crashing or timing out a validation worker is flagged
+
+
+def _report_of_failure(code: str, message: str, layer: str) -> dict:
+    return {"valid": False, "rules": None, "artefacts": [], "warnings": [],
+            "errors": [{"rule": code, "severity": "fatal", "message": message, "location": "/", "line": None,
+                        "layer": layer}]}
 
 
 class InboundProcessor:
@@ -59,20 +66,31 @@ class InboundProcessor:
             row = conn.execute(select(messages).where(messages.c.id == message_id)).first()
             enqueue(conn, row.tenant_id, "inbox.received", inbox_item(row), message_id, now)
 
+    def _count_failure(self, message_id: str) -> int:
+        """Count an engine failure on this document (in `attempts`); returns the count so far."""
+        with self.engine.begin() as conn:
+            conn.execute(update(messages).where(messages.c.id == message_id)
+                         .values(attempts=messages.c.attempts + 1))
+            return conn.execute(select(messages.c.attempts).where(messages.c.id == message_id)).scalar()
+
     async def _validate(self, document: bytes) -> dict:
         try:
             return await self.validation.validate(document)
         except ValidationInputError as exc:
             # Not a document type we have rules for, or not XML: received all the same, flagged.
-            return {"valid": False, "rules": None, "artefacts": [], "warnings": [],
-                    "errors": [{"rule": exc.code, "severity": "fatal", "message": str(exc), "location": "/",
-                                "line": None, "layer": "input"}]}
+            return _report_of_failure(exc.code, str(exc), "input")
 
     async def run_once(self) -> int:
         due = await run_db(self._claim)
         reports = await asyncio.gather(*(self._validate(doc) for _, doc in due), return_exceptions=True)
         for (message_id, _), report in zip(due, reports):
-            if isinstance(report, BaseException):
+            if isinstance(report, ValidationEngineError):
+                # a worker crashed or timed out on it: try again later, then flag it for good
+                if await run_db(self._count_failure, message_id) < MAX_ENGINE_FAILURES:
+                    log.error("validation of %s failed (will retry): %s", message_id, report)
+                    continue
+                report = _report_of_failure(report.code, str(report), "engine")
+            elif isinstance(report, BaseException):
                 # e.g. ArtefactError: the lease expires and the document is validated later
                 log.error("validation of %s failed: %s", message_id, report)
                 continue

@@ -238,3 +238,34 @@ async def test_invalid_document_is_received_and_flagged(gateway, pki, invoice):
     details = await (await client.get(f"/api/v1/inbox/{items[0]['id']}", headers=auth)).json()
     assert details["validation"]["valid"] is False
     assert any(e["rule"] == "XSD" for e in details["validation"]["errors"])
+
+
+async def test_a_document_that_keeps_failing_the_engine_is_flagged(engine, settings, tenant, tmp_path):
+    """A received document whose validation keeps crashing the worker is retried, then flagged invalid."""
+    from gateway.inbound.processor import MAX_ENGINE_FAILURES, InboundProcessor
+    from gateway.store.inbox import InboundDocument, record_inbound
+    from gateway.store.payloads import PayloadStore
+    from sqlalchemy import update as sql_update
+    from validation.errors import WorkerCrashedError
+
+    class Crashing:
+        calls = 0
+
+        async def validate(self, data, rules=None, fmt="json", at=None):
+            Crashing.calls += 1
+            raise WorkerCrashedError("the validation worker process died")
+
+    t, _ = tenant
+    store = PayloadStore("file", tmp_path / "p")
+    rec = record_inbound(engine, store, InboundDocument(
+        tenant_id=t.id, as4_message_id="m-1@peer", conversation_id="c", instance_id=None, sender="s", receiver="r",
+        document_type="d", process="p", sbd=b"<sbd/>", document=b"<Invoice/>", raw_message=b"raw",
+        raw_content_type="multipart/related", receipt=b"<receipt/>"))
+    processor = InboundProcessor(engine, store, Crashing())
+    for _ in range(MAX_ENGINE_FAILURES):
+        await processor.run_once()
+        with engine.begin() as conn:  # let the lease expire at once
+            conn.execute(sql_update(messages).values(lease_expires_at=None))
+    assert Crashing.calls == MAX_ENGINE_FAILURES
+    with engine.connect() as conn:
+        assert conn.execute(select(messages.c.valid).where(messages.c.id == rec.message_id)).scalar() is False
