@@ -43,7 +43,6 @@ from certs.devpki import make_ap_cert, make_ca  # noqa: E402
 from gateway.as4 import build_user_message  # noqa: E402
 from gateway.identifiers import ParticipantId  # noqa: E402
 from gateway.sbdh import build_sbd  # noqa: E402
-
 from gateway.store.participants import add_participant  # noqa: E402
 from gateway.store.tenants import create_tenant  # noqa: E402
 from bench.benchlib import Database, free_port, invoice, pct  # noqa: E402

@@ -97,11 +97,25 @@ def url_segment(scheme: str, value: str) -> str:
     return quote(f"{scheme}::{value}", safe="*")
 
 
+class _SchemedId:
+    """`scheme::value` rendering and URL encoding shared by document type and process ids."""
+
+    scheme: str
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.scheme}::{self.value}"
+
+    @property
+    def url_segment(self) -> str:
+        return url_segment(self.scheme, self.value)
+
+
 # --- participants ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class ParticipantId:
+class ParticipantId(_SchemedId):
     """`iso6523-actorid-upis::<ICD>:<id>`, stored lower-cased (participant ids are case-insensitive)."""
 
     scheme: str
@@ -114,13 +128,6 @@ class ParticipantId:
     @property
     def local_id(self) -> str:
         return self.value.split(":", 1)[1]
-
-    def __str__(self) -> str:
-        return f"{self.scheme}::{self.value}"
-
-    @property
-    def url_segment(self) -> str:
-        return url_segment(self.scheme, self.value)
 
     @classmethod
     def parse(cls, text: str, *, map_legacy: bool = False) -> ParticipantId:
@@ -172,18 +179,11 @@ class ParticipantId:
 
 
 @dataclass(frozen=True)
-class DocumentTypeId:
+class DocumentTypeId(_SchemedId):
     """`busdox-docid-qns::<root ns>::<local name>##<customization>::<version>`; value case-sensitive."""
 
     scheme: str
     value: str
-
-    def __str__(self) -> str:
-        return f"{self.scheme}::{self.value}"
-
-    @property
-    def url_segment(self) -> str:
-        return url_segment(self.scheme, self.value)
 
     @property
     def is_wildcard(self) -> bool:
@@ -270,18 +270,11 @@ class DocumentTypeId:
 
 
 @dataclass(frozen=True)
-class ProcessId:
+class ProcessId(_SchemedId):
     """`cenbii-procid-ubl::<value>`; value case-sensitive."""
 
     scheme: str
     value: str
-
-    def __str__(self) -> str:
-        return f"{self.scheme}::{self.value}"
-
-    @property
-    def url_segment(self) -> str:
-        return url_segment(self.scheme, self.value)
 
     @classmethod
     def unchecked(cls, scheme: str, value: str) -> ProcessId:

@@ -13,11 +13,11 @@ or overran its time limit; the pool has already replaced the worker when it is r
 from __future__ import annotations
 
 
-class ValidationInputError(Exception):
-    """The input cannot be validated. Subclasses fix `code`, `http_status` and `exit_code`."""
+class _CodedError(Exception):
+    """An error with the code, HTTP status and CLI exit code every edge answers it with."""
 
-    code: str = "invalid-input"
-    http_status: int = 400
+    code: str = "error"
+    http_status: int = 500
     exit_code: int = 2
 
     def __init__(self, message: str):
@@ -27,6 +27,13 @@ class ValidationInputError(Exception):
     def to_dict(self) -> dict:
         """The API's error body: {"error": {"code": ..., "message": ...}}."""
         return {"error": {"code": self.code, "message": self.message}}
+
+
+class ValidationInputError(_CodedError):
+    """The input cannot be validated. Subclasses fix `code`, `http_status` and `exit_code`."""
+
+    code = "invalid-input"
+    http_status = 400
 
 
 class NotXmlError(ValidationInputError):
@@ -64,34 +71,18 @@ class HostileXmlError(ValidationInputError):
     http_status = 400
 
 
-class ArtefactError(Exception):
+class ArtefactError(_CodedError):
     """An official artefact is missing from the cache or does not match its pinned SHA-256."""
 
     code = "artefacts-unavailable"
     http_status = 503
-    exit_code = 2
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-    def to_dict(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message}}
 
 
-class ValidationEngineError(Exception):
+class ValidationEngineError(_CodedError):
     """The validation could not complete for a reason on our side (worker crash, timeout)."""
 
     code = "validation-failed"
     http_status = 500
-    exit_code = 2
-
-    def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
-
-    def to_dict(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message}}
 
 
 class WorkerCrashedError(ValidationEngineError):
