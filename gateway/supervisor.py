@@ -30,6 +30,7 @@ from typing import Callable
 log = logging.getLogger("sendgw.supervisor")
 
 _PR_SET_PDEATHSIG = 1
+_HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -78,12 +79,17 @@ class Supervisor:
             handler.flush()
         sys.stdout.flush()
         sys.stderr.flush()
+        # Block the signals across fork(): a SIGTERM sent to a child that has not yet reset the
+        # inherited handler would otherwise run the supervisor's handler inside the child and be
+        # lost. Blocked, it stays pending and takes the default action once the child unblocks.
+        saved_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HANDLED_SIGNALS)
         pid = os.fork()
         if pid == 0:  # child
             code = 1
             try:
-                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+                for sig in _HANDLED_SIGNALS:
                     signal.signal(sig, signal.SIG_DFL)
+                signal.pthread_sigmask(signal.SIG_SETMASK, saved_mask)
                 _die_with_parent(parent)
                 if self.close_in_child:
                     self.close_in_child()
@@ -99,6 +105,7 @@ class Supervisor:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(code)
+        signal.pthread_sigmask(signal.SIG_SETMASK, saved_mask)
         slot.pid, slot.started, slot.restart_at = pid, time.monotonic(), None
         log.info("started server process %d (slot %d)", pid, slot.index)
 

@@ -91,6 +91,20 @@ def test_fatal_exit_code_stops_without_restarting(tmp_path):
     assert time.monotonic() - t0 < 10
 
 
+def test_a_stop_that_races_a_fresh_fork_still_reaches_the_child():
+    """SIGTERM sent between fork() and the child's own handler set-up must not be swallowed."""
+    def target(index: int) -> int:
+        if index == 0:
+            return 78  # dies at once: the supervisor stops the siblings it has only just forked
+        time.sleep(30)
+        return 0
+
+    t0 = time.monotonic()
+    for _ in range(20):
+        assert Supervisor(target, 6, fatal_exit_code=78, poll_seconds=0.001).run() == 1
+    assert time.monotonic() - t0 < 20
+
+
 def test_kills_what_does_not_stop_within_the_grace_period(tmp_path):
     def target(index: int) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
