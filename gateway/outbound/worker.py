@@ -17,7 +17,6 @@ document delivered. Failures are classified:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -175,13 +174,13 @@ class OutboundWorker:
         # claim in batches: with documents in flight, wait until a quarter of the slots are free
         if room <= 0 or (self._inflight and room < max(1, self.cfg.concurrency // 4)):
             return 0
-        rows = await self._db(claim, self.engine, self.owner, dt.timedelta(seconds=self.cfg.lease_seconds), room,
+        rows = await run_db(claim, self.engine, self.owner, dt.timedelta(seconds=self.cfg.lease_seconds), room,
                             self.clock())
         documents: dict[str, bytes] = {}
         fresh = [r for r in rows if r.attempts == 0]  # documents tried before may re-send stored bytes
         if fresh:
             try:
-                documents = await self._db(self._load_documents, fresh)
+                documents = await run_db(self._load_documents, fresh)
             except Exception:  # e.g. a missing payload file: each document then fails on its own
                 log.exception("loading a batch of %d documents failed", len(fresh))
         for row in rows:
@@ -189,17 +188,6 @@ class OutboundWorker:
             self._inflight.add(task)
             task.add_done_callback(self._finished)
         return len(rows)
-
-    async def _db(self, fn, *args):
-        """`run_db`, but a cancelled caller (shutdown) still waits for the call already running in
-        its thread, so no transaction of this worker outlives it (or its lease bookkeeping)."""
-        future = asyncio.ensure_future(run_db(fn, *args))
-        try:
-            return await asyncio.shield(future)
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await future
-            raise
 
     def _finished(self, task: asyncio.Task) -> None:
         """A document is done: free its slot and let the loop lease more at once (not at the next poll)."""
@@ -340,22 +328,22 @@ class OutboundWorker:
         try:
             route = await self.resolve(row)
         except NotRegistered as exc:
-            await self._db(self._record, row, number, None, Outcome("not-serviced", f"{exc.code}: {exc}"))
+            await run_db(self._record, row, number, None, Outcome("not-serviced", f"{exc.code}: {exc}"))
             return
         except (DiscoveryUnavailable, DiscoveryError) as exc:
-            await self._db(self._record, row, number, None, Outcome("transient", f"{exc.code}: {exc}"))
+            await run_db(self._record, row, number, None, Outcome("transient", f"{exc.code}: {exc}"))
             return
         wait = self.breaker.open_for(route.url)
         if wait > 0:
-            await self._db(self._reschedule, row, now + dt.timedelta(seconds=wait),
+            await run_db(self._reschedule, row, now + dt.timedelta(seconds=wait),
                          f"circuit breaker open for {route.url}")
             return
-        body, content_type, refs, attempt_id = await self._db(self._prepare_attempt, row, route, number, document)
+        body, content_type, refs, attempt_id = await run_db(self._prepare_attempt, row, route, number, document)
         slots = self._endpoint_slots.setdefault(route.url, asyncio.Semaphore(self.cfg.per_endpoint_concurrency))
         async with slots:
             answer = await self._post(route, body, content_type)
         # verifying the answer (CPU) and recording the outcome (database) share one trip to a thread
-        outcome = await self._db(self._judge_and_record, row, number, route, answer, attempt_id, refs)
+        outcome = await run_db(self._judge_and_record, row, number, route, answer, attempt_id, refs)
         self.breaker.record(route.url, outcome.kind != "transient")
 
     # -- bookkeeping (database) --------------------------------------------------------------

@@ -7,6 +7,7 @@ The store is synchronous SQLAlchemy Core; async edges (aiohttp handlers, workers
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -82,6 +83,17 @@ def _db_executor() -> ThreadPoolExecutor:
 
 
 async def run_db(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a blocking store call off the event loop."""
+    """Run a blocking store call off the event loop.
+
+    A thread cannot be interrupted, so a cancelled caller (shutdown, a dropped request) still
+    waits for the call already running before it sees the cancellation: no transaction outlives
+    the task that started it, and shutdown never closes the engine under a running query.
+    """
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_db_executor(), functools.partial(fn, *args, **kwargs))
+    future = loop.run_in_executor(_db_executor(), functools.partial(fn, *args, **kwargs))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await future
+        raise
