@@ -65,7 +65,7 @@ def _midlife(cert) -> dt.datetime:
 @pytest.mark.parametrize("name", VEFA)
 def test_vefa_signature_verifies_but_g2_certificate_fails_trust(shared_dir, g2_smp, g3_smp, name):
     data = _read(shared_dir, "vefa-peppol", name)
-    verified = verify_enveloped(data, allow_sha1=True)  # the signature itself is valid (xmlsec1 agrees)
+    verified = verify_enveloped(data, allow_sha1=True)  # the signature itself is valid (xmlsec agrees: test_xmlsec.py)
     assert verified.signature_method.endswith("rsa-sha1")
     now = dt.datetime.now(UTC)
     for trust in (g3_smp, g2_smp):
