@@ -432,6 +432,13 @@ class RoutingEngine:
             previous = done.get(name)
             if previous is not None and previous.state in ("skipped", "failed", "returned"):
                 continue  # decided before (this document fell through it already)
+            if previous is not None and previous.state in SUCCESS_STATES:
+                # a worker recorded the channel's acceptance and stopped before finishing the document:
+                # finish it from the record; submitting again could send the invoice twice
+                await run_db(self._finish_message, row,
+                             {"opened": OPENED, "paid": PAID}.get(previous.state, DELIVERED), None,
+                             next_attempt_at=None)
+                return
             adapter = self.adapter(config, name)
             try:
                 reach = await adapter.reachability(recipient)

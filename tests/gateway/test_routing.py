@@ -129,3 +129,58 @@ def test_tracking_events_move_forward_and_failures_fall_through(engine, tmp_path
     assert not router.apply_event(did, TrackEvent("failed", now, "late bounce"))
     assert states() == ("paid", "paid")
     assert not router.apply_channel_event("email", "unknown-ref", TrackEvent("opened", now))
+
+
+async def test_restart_after_accept_does_not_send_again(engine, shared_dir):
+    """A worker that recorded the channel's acceptance and died before marking the document delivered
+    leaves it in `routing`; the next worker must finish it from the recorded decision, not submit again."""
+    import uuid
+
+    from sqlalchemy import insert, select
+
+    from gateway.channels.base import ChannelAdapter, Reachability, Rendered, SubmitResult
+    from gateway.config import Settings
+    from gateway.routing import RoutingEngine
+    from gateway.store.payloads import PayloadStore
+    from gateway.store.schema import channel_deliveries, messages
+    from gateway.store.tenants import create_tenant
+
+    class Counting(ChannelAdapter):
+        name = "email"
+        submits = 0
+
+        async def reachability(self, recipient):
+            return Reachability.ok(reference="kari@example.no")
+
+        def render(self, request):
+            return Rendered(request.delivery_id, self.name, b"mail")
+
+        async def submit(self, rendered):
+            Counting.submits += 1
+            return SubmitResult("accepted", "second-ref")
+
+    tenant, _ = create_tenant(engine, "T")
+    save_routing(engine, tenant.id, RoutingConfig.parse({
+        "b2c": ["email"], "channels": {"email": {"cost_nok": "0.10", "settings": email_settings()}}}))
+    payloads = PayloadStore("database")
+    ubl = (shared_dir / "conformance/ehf-billing-3/examples/ehf-3-faktura-1.xml").read_bytes()
+    now = dt.datetime.now(dt.timezone.utc)
+    mid = str(uuid.uuid4())
+    with engine.begin() as conn:
+        sha = payloads.put(conn, ubl)
+        conn.execute(insert(messages).values(id=mid, tenant_id=tenant.id, direction="out", state="routing",
+                                             document_sha256=sha, options={"segment": "b2c"}, next_attempt_at=now,
+                                             created_at=now, updated_at=now, attempts=0))
+        conn.execute(insert(channel_deliveries).values(
+            id=delivery_id_for(mid, "email"), message_id=mid, tenant_id=tenant.id, position=0, channel="email",
+            state="accepted", reason="ok", channel_ref="first-ref", cost_nok="0.1000", attempts=1,
+            created_at=now, updated_at=now))
+    router = RoutingEngine(engine, payloads, Settings())
+    router.adapter = lambda config, name: Counting()
+    assert await router.run_once() == 1
+    with engine.connect() as conn:
+        state = conn.execute(select(messages.c.state).where(messages.c.id == mid)).scalar()
+        d = conn.execute(select(channel_deliveries)).one()
+    assert Counting.submits == 0
+    assert state == "delivered"
+    assert (d.state, d.channel_ref, d.attempts) == ("accepted", "first-ref", 1)
