@@ -6,7 +6,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import datetime as dt
+import asyncio
 import logging
+import os
 from dataclasses import dataclass, fields
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -56,6 +58,7 @@ class EmailConfig:
     from_name: str | None = None  # default: the seller's name from the invoice
     reply_to: str | None = None
     envelope_from: str | None = None  # bounce mailbox (Return-Path); default from_address
+    bounce_dir: str | None = None  # where the bounce mailbox drops DSNs, one message per file; read by track()
     message_id_domain: str | None = None  # default: domain of from_address
     attach_ubl: bool = True
     mx_check: bool = False
@@ -99,6 +102,7 @@ class EmailAdapter(ChannelAdapter):
         self._client = SmtpClient(config.smtp_settings())
         self._cache = ReachabilityCache(config.reachability_ttl, config.reachability_cache_size)
         self._events: dict[str, list[TrackEvent]] = {}
+        self._bounce_files: set[str] = set()  # names in bounce_dir already read by this adapter
         self._dkim_key: bytes | None = None
         if config.dkim_private_key:
             self._dkim_key = config.dkim_private_key.encode()
@@ -189,7 +193,38 @@ class EmailAdapter(ChannelAdapter):
             self._events.setdefault(bounce.message_id, []).append(bounce.event)
         return bounce
 
+    def _unread_bounce_files(self) -> list[tuple[str, bytes]]:
+        """(name, bytes) of the files in bounce_dir not read yet; names starting with '.' are skipped
+        (write, then rename). Files are never removed: a restarted gateway reads them again, and
+        re-applying an event is harmless."""
+        directory = self.config.bounce_dir
+        try:
+            names = sorted(os.listdir(directory))  # type: ignore[arg-type]
+        except OSError as exc:
+            log.warning("cannot read bounce_dir %s: %s", directory, exc)
+            return []
+        found = []
+        for name in names:
+            if name.startswith(".") or name in self._bounce_files:
+                continue
+            path = Path(directory, name)  # type: ignore[arg-type]
+            try:
+                if path.is_file():
+                    found.append((name, path.read_bytes()))
+            except OSError:
+                continue  # vanished or unreadable: try again next time
+        return found
+
     async def track(self, channel_ref: str) -> list[TrackEvent]:
+        if self.config.bounce_dir:
+            for name, raw in await asyncio.to_thread(self._unread_bounce_files):
+                if name in self._bounce_files:
+                    continue
+                self._bounce_files.add(name)
+                try:
+                    self.ingest_bounce(raw)
+                except Exception:  # a malformed message must not stop tracking
+                    log.warning("bounce file %s is not a readable DSN", name, exc_info=True)
         return list(self._events.get(channel_ref, ()))
 
     async def close(self) -> None:

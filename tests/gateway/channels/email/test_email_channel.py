@@ -174,6 +174,26 @@ async def test_bounce_later_is_tracked_as_failed(smtp, tls_files, shared_dir):
     assert [e.state for e in events] == ["failed"] and "5.1.1" in events[0].detail
 
 
+async def test_bounces_dropped_in_bounce_dir_are_tracked(smtp, tls_files, shared_dir, tmp_path):
+    """In a running gateway nobody calls ingest_bounce: the bounce mailbox drops DSNs into
+    `bounce_dir`, and track() picks them up, also on a fresh adapter after a restart."""
+    bounce_dir = tmp_path / "bounces"
+    bounce_dir.mkdir()
+    adapter = EmailAdapter(config(smtp, tls_files, bounce_dir=str(bounce_dir)))
+    result = await adapter.submit(adapter.render(make_request(
+        shared_dir, delivery_id="dlv-bounce-dir", recipient=Recipient(email="borte@example.no"))))
+    assert await adapter.track(result.channel_ref) == []
+    (bounce_dir / ".incoming.tmp").write_bytes(b"half-written")  # dot-files are ignored
+    (bounce_dir / "0001.eml").write_bytes(smtp.bounces[0])
+    (bounce_dir / "0002.eml").write_bytes(b"Subject: not a DSN\r\n\r\nhello\r\n")
+    events = await adapter.track(result.channel_ref)
+    assert [e.state for e in events] == ["failed"] and "5.1.1" in events[0].detail
+    assert [e.state for e in await adapter.track(result.channel_ref)] == ["failed"]  # read once
+    restarted = EmailAdapter(config(smtp, tls_files, bounce_dir=str(bounce_dir)))
+    assert [e.state for e in await restarted.track(result.channel_ref)] == ["failed"]
+    assert (bounce_dir / "0001.eml").exists()  # never deleted by the gateway
+
+
 async def test_dkim_signature_verifies(tls_files, shared_dir):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
