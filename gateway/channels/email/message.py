@@ -35,8 +35,10 @@ Beløp å betale: {{ n.amount }}
 {% endif %}
 {% if n.kid %}KID: {{ n.kid }}
 {% endif %}
+{% if n.kid %}
 
 Husk å oppgi KID når du betaler.
+{% endif %}
 {% else %}
 Vedlagt finner du {{ n.kind_label|lower }} {{ n.number }} fra {{ n.seller }}.
 
@@ -63,7 +65,7 @@ _HTML = jinja2.Environment(autoescape=True).from_string(
 {% if n.requests_payment and n.account %}<tr><td style="padding: 2px 12px 2px 0;">Kontonummer</td><td><strong>{{ n.account }}</strong></td></tr>{% endif %}
 {% if n.kid %}<tr><td style="padding: 2px 12px 2px 0;">KID</td><td><strong>{{ n.kid }}</strong></td></tr>{% endif %}
 </table>
-{% if n.requests_payment %}<p>Husk å oppgi KID når du betaler.</p>{% endif %}
+{% if n.requests_payment and n.kid %}<p>Husk å oppgi KID når du betaler.</p>{% endif %}
 <p>Fakturaen ligger ved som PDF. Spørsmål om fakturaen rettes til {{ n.seller }}.</p>
 <p>Med vennlig hilsen<br>{{ n.seller }}</p>
 </body></html>

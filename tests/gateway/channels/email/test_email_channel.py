@@ -287,3 +287,19 @@ async def test_optional_mx_check(monkeypatch):
     assert not (await adapter.reachability(Recipient(email="kari@flaky.no"))).cached
     plain = EmailAdapter(EmailConfig.from_dict({"host": "x", "from_address": "a@b.no"}))
     assert (await plain.reachability(Recipient(email="kari@nomail.invalid"))).reachable  # off by default
+
+
+def test_no_kid_reminder_without_a_kid(shared_dir):
+    """An invoice paid without KID (PaymentID absent) must not tell the payer to quote one."""
+    import dataclasses
+
+    from gateway.channels.email.message import build_invoice_message
+    from gateway.channels.notice import PaymentNotice
+
+    notice = PaymentNotice.from_facts(make_request(shared_dir).invoice)
+    for n, expected in ((notice, True), (dataclasses.replace(notice, kid=None), False)):
+        msg = build_invoice_message(n, to="kari@example.no", sender="faktura@leverandor.no", sender_name=None,
+                                    delivery_id="dlv-1", message_id_domain="leverandor.no", pdf=tiny_pdf(),
+                                    ubl=None)
+        for part in ("plain", "html"):
+            assert ("oppgi KID" in msg.get_body((part,)).get_content()) is expected
