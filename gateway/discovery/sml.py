@@ -97,14 +97,29 @@ def apply_naptr_regexp(regexp: str, subject: str) -> str:
 
 
 def select_smp_url(records: Iterable[NaptrRecord], qname: str, allow_http: bool = False) -> str:
-    """Pick the SMP base URL: lowest order, then preference, among terminal "U" / "Meta:SMP" records."""
+    """Pick the SMP base URL: lowest order, then preference, among terminal "U" / "Meta:SMP" records.
+
+    Records are tried in that order and the first one whose regexp applies and yields a usable
+    URL wins (DDDS, RFC 3402; peppol-commons NaptrResolver does the same); when none does, the
+    problem of the best-ranked record is raised."""
     candidates = sorted(
         (r for r in records if r.flags.lower() == "u" and r.service.lower() == SMP_SERVICE),
         key=lambda r: (r.order, r.preference),
     )
     if not candidates:
         raise NotRegistered("sml-no-smp-record", f"{qname} has NAPTR records but none with flags U and service Meta:SMP")
-    url = apply_naptr_regexp(candidates[0].regexp, qname.rstrip("."))
+    first_problem: DiscoveryError | None = None
+    for record in candidates:
+        try:
+            return _smp_url_of(record, qname, allow_http)
+        except DiscoveryError as exc:
+            first_problem = first_problem or exc
+    assert first_problem is not None
+    raise first_problem
+
+
+def _smp_url_of(record: NaptrRecord, qname: str, allow_http: bool) -> str:
+    url = apply_naptr_regexp(record.regexp, qname.rstrip("."))
     lowered = url.lower()
     if lowered.startswith("https://") or (allow_http and lowered.startswith("http://")):
         host = url.split("://", 1)[1].split("/", 1)[0]
