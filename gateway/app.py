@@ -28,7 +28,7 @@ async def _sms_report(svc: Services, report) -> None:
     """A LINK Mobility delivery report: update the SMS delivery it belongs to."""
     router = svc.extra.get("routing") or RoutingEngine(svc.engine, svc.payloads, svc.settings)
     if report.ref_id:
-        await run_db(router.apply_event, report.ref_id, report.event)
+        await run_db(lambda: router.apply_event(report.ref_id, report.event, channel="sms"))
     else:
         await run_db(router.apply_channel_event, "sms", report.message_id, report.event)
 

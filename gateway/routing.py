@@ -495,14 +495,15 @@ class RoutingEngine:
 
     # -- tracking ------------------------------------------------------------------------------
 
-    def apply_event(self, delivery_id: str, event: TrackEvent) -> bool:
+    def apply_event(self, delivery_id: str, event: TrackEvent, *, channel: str | None = None) -> bool:
         """Record what a channel reported later (opened, paid, failed...). Terminal failures send
-        the document back to the routing queue to fall through to the next channel."""
+        the document back to the routing queue to fall through to the next channel. With `channel`,
+        only a delivery on that channel is touched (a pushed report names the delivery itself)."""
         now = self.clock()
         order = {"accepted": 0, "delivered": 1, "opened": 2, "paid": 3}
         with self.engine.begin() as conn:
             d = conn.execute(select(channel_deliveries).where(channel_deliveries.c.id == delivery_id)).first()
-            if d is None or d.state not in SUCCESS_STATES:
+            if d is None or d.state not in SUCCESS_STATES or (channel is not None and d.channel != channel):
                 return False
             if event.state in ("failed", "returned") and d.state == "paid":
                 return False  # money arrived: a late failure report cannot undo the delivery

@@ -184,3 +184,41 @@ async def test_restart_after_accept_does_not_send_again(engine, shared_dir):
     assert Counting.submits == 0
     assert state == "delivered"
     assert (d.state, d.channel_ref, d.attempts) == ("accepted", "first-ref", 1)
+
+
+def test_a_report_for_another_channel_does_not_touch_the_delivery(engine):
+    """An SMS delivery report whose refId names an e-mail delivery (misconfigured or forged) is ignored."""
+    import uuid
+
+    from sqlalchemy import insert, select
+
+    from gateway.app import _sms_report
+    from gateway.channels.base import TrackEvent
+    from gateway.channels.sms.dlr import read_delivery_report
+    from gateway.config import Settings
+    from gateway.routing import RoutingEngine
+    from gateway.services import Services
+    from gateway.store.payloads import PayloadStore
+    from gateway.store.schema import channel_deliveries, messages
+    from gateway.store.tenants import create_tenant
+    import asyncio
+
+    tenant, _ = create_tenant(engine, "T")
+    now = dt.datetime.now(dt.timezone.utc)
+    mid = str(uuid.uuid4())
+    did = delivery_id_for(mid, "email")
+    with engine.begin() as conn:
+        conn.execute(insert(messages).values(id=mid, tenant_id=tenant.id, direction="out", state="delivered",
+                                             created_at=now, updated_at=now, attempts=0))
+        conn.execute(insert(channel_deliveries).values(
+            id=did, message_id=mid, tenant_id=tenant.id, position=0, channel="email", state="accepted",
+            channel_ref="<sendgw.x@example.no>", attempts=1, created_at=now, updated_at=now))
+    router = RoutingEngine(engine, PayloadStore("database"), Settings())
+    assert not router.apply_event(did, TrackEvent("failed", now, "x"), channel="sms")
+    svc = Services(settings=Settings(), engine=engine, validation=None, payloads=PayloadStore("database"))
+    svc.extra["routing"] = router
+    report = read_delivery_report({"id": "m1", "refId": did, "resultCode": 1006})
+    asyncio.run(_sms_report(svc, report))
+    with engine.connect() as conn:
+        assert conn.execute(select(channel_deliveries.c.state)).scalar() == "accepted"
+        assert conn.execute(select(messages.c.state)).scalar() == "delivered"
