@@ -5,6 +5,9 @@ decrypts and checks the message (off the event loop) → the final recipient mus
 we host that accepts the document type (else EBMS:0004 PEPPOL:NOT_SERVICED) → the document, the
 raw message and our signed receipt are committed together → only then is the receipt sent.
 Every rejection is answered with a signed ebMS error signal and recorded in the event log only.
+A re-sent MessageId gets the stored receipt when its signed digests are the same (a retry), else
+EBMS:0004 DUPLICATE_MESSAGE_ID. An ebMS test message (test service/action) gets a receipt and is
+neither stored nor delivered (ebMS 3 Core; memo §2.3).
 """
 
 from __future__ import annotations
@@ -24,10 +27,14 @@ from gateway.as4 import (
     SIGNAL_CONTENT_TYPE,
     EbmsError,
     Limits,
+    SignedReference,
     build_error_signal,
     build_receipt,
+    duplicate,
     not_serviced,
+    parse_signal,
     receive_user_message,
+    same_message,
 )
 from gateway.identifiers import DocumentTypeId, IdentifierError, ParticipantId
 from gateway.services import services
@@ -50,7 +57,8 @@ def limits_from(settings) -> Limits:
 async def _read_body(request: web.Request, limits: Limits, tmp_dir: Path) -> bytes | Path:
     """The request body in memory, or in a temporary file once it passes `spill_bytes`."""
     if request.content_length is not None and request.content_length > limits.max_message_bytes:
-        raise EbmsError("EBMS:0007", f"message larger than {limits.max_message_bytes} bytes", check="message-size")
+        raise EbmsError("EBMS:0007", f"message larger than {limits.max_message_bytes} bytes", check="message-size",
+                        http_status=413)
     buf = bytearray()
     fh = None
     path = None
@@ -60,7 +68,7 @@ async def _read_body(request: web.Request, limits: Limits, tmp_dir: Path) -> byt
             size += len(chunk)
             if size > limits.max_message_bytes:
                 raise EbmsError("EBMS:0007", f"message larger than {limits.max_message_bytes} bytes",
-                                check="message-size")
+                                check="message-size", http_status=413)
             if fh is None and len(buf) + len(chunk) > limits.spill_bytes:
                 tmp_dir.mkdir(parents=True, exist_ok=True)
                 fd, name = tempfile.mkstemp(dir=tmp_dir, prefix="as4-in-")
@@ -96,9 +104,33 @@ def _signal_response(svc, error: EbmsError, now: dt.datetime) -> web.Response:
     return web.Response(status=status, body=body, headers={"Content-Type": SIGNAL_CONTENT_TYPE})
 
 
-def _process(svc, body: bytes | Path, content_type: str, now: dt.datetime) -> InboundDocument | Recorded:
+def _receipt_references(receipt: bytes) -> list[SignedReference]:
+    """The sender's signed references acknowledged by a receipt we built (its NRI copies)."""
+    return parse_signal(receipt, check_certificate=None).receipt_references
+
+
+def _check_same_message(recorded: Recorded, refs: list[SignedReference], message_id: str) -> Recorded:
+    """A recorded MessageId answers with its stored receipt only for a retry of the same message
+    (same signed digests); a conflicting reuse of the MessageId is refused (EBMS:0004)."""
+    if not same_message(_receipt_references(recorded.receipt), refs):
+        raise duplicate(message_id)
+    return recorded
+
+
+# Longest values the messages table stores (String(255) columns; PostgreSQL enforces the length).
+_MAX_STORED = 255
+
+
+def _stored_length(value: str | None, what: str, code: str, check: str, message_id: str) -> None:
+    if value is not None and len(value) > _MAX_STORED:
+        raise EbmsError(code, f"{what} is {len(value)} characters long; this access point accepts at most "
+                        f"{_MAX_STORED}", check=check, ref_to_message_id=message_id)
+
+
+def _process(svc, body: bytes | Path, content_type: str, now: dt.datetime) -> InboundDocument | Recorded | bytes:
     """CPU-bound part, run in a thread: verify/decrypt, check hosting, build the receipt.
-    A verified re-send of a recorded MessageId yields its stored outcome instead."""
+    A verified re-send of a recorded MessageId yields its stored outcome instead; an ebMS test
+    message yields just a receipt (bytes): it is acknowledged but not delivered."""
     ap = svc.extra["ap"]
     settings = svc.settings
     received = receive_user_message(body, content_type, our_key=ap.key, our_cert=ap.certificate, trust=ap.ap_trust,
@@ -106,6 +138,14 @@ def _process(svc, body: bytes | Path, content_type: str, now: dt.datetime) -> In
                                     tmp_dir=settings.path(settings.as4.tmp_dir))
     try:
         hdr, sb = received.header, received.sbdh
+        if received.is_test_message:  # ebMS 3 Core test service/action: receipt, no delivery
+            return build_receipt(hdr.message_id, received.reference_xml,
+                                 message_id=f"{uuid.uuid4()}@{ap.seat_id.lower()}", timestamp=now,
+                                 signing_key=ap.key, signing_cert=ap.certificate)
+        _stored_length(hdr.message_id, "eb:MessageId", "EBMS:0009", "message-id", hdr.message_id)
+        _stored_length(hdr.conversation_id, "eb:ConversationId", "EBMS:0009", "conversation-id", hdr.message_id)
+        sender = f"{sb.sender_authority}::{sb.sender}" if sb else (hdr.original_sender or "")
+        _stored_length(sender, "the SBDH sender identifier", "EBMS:0003", "identifiers", hdr.message_id)
         try:
             receiver = ParticipantId.parse(f"{sb.receiver_authority}::{sb.receiver}" if sb else hdr.final_recipient)
             doctype = DocumentTypeId.parse(hdr.action)
@@ -115,7 +155,7 @@ def _process(svc, body: bytes | Path, content_type: str, now: dt.datetime) -> In
         with svc.engine.connect() as conn:
             before = recorded_before(conn, svc.payloads, hdr.message_id)
             if before is not None:  # a re-sent message: the same receipt again, nothing new stored
-                return before
+                return _check_same_message(before, received.signed_references, hdr.message_id)
             hosted = find_participant(conn, receiver)
         if hosted is None:
             raise not_serviced(f"participant {receiver} is not served by this access point", hdr.message_id)
@@ -131,7 +171,6 @@ def _process(svc, body: bytes | Path, content_type: str, now: dt.datetime) -> In
                                 message_id=f"{uuid.uuid4()}@{ap.seat_id.lower()}", timestamp=now,
                                 signing_key=ap.key, signing_cert=ap.certificate)
         raw = body.read_bytes() if isinstance(body, Path) else body
-        sender = f"{sb.sender_authority}::{sb.sender}" if sb else (hdr.original_sender or "")
         return InboundDocument(
             tenant_id=hosted.tenant_id, as4_message_id=hdr.message_id, conversation_id=hdr.conversation_id,
             instance_id=sb.instance_identifier if sb else None, sender=sender.lower(), receiver=str(receiver),
@@ -154,8 +193,14 @@ async def as4_endpoint(request: web.Request) -> web.StreamResponse:
         body = await _read_body(request, limits, svc.settings.path(svc.settings.as4.tmp_dir))
         doc = await loop.run_in_executor(_crypto_pool, _process, svc, body,
                                          request.headers.get("Content-Type", ""), now)
+        if isinstance(doc, bytes):
+            log.info("ebMS test message acknowledged, not delivered")
+            return web.Response(status=200, body=doc, headers={"Content-Type": SIGNAL_CONTENT_TYPE})
         # record_inbound writes and fsyncs the payload files first, then commits the rows
         recorded = doc if isinstance(doc, Recorded) else await run_db(record_inbound, svc.engine, svc.payloads, doc)
+        if recorded.duplicate_message and isinstance(doc, InboundDocument):
+            # the same MessageId was committed concurrently: only a retry of the same message gets its receipt
+            _check_same_message(recorded, _receipt_references(doc.receipt), doc.as4_message_id)
     except EbmsError as error:
         log.info("rejected inbound AS4 message %s: %s", error.ref_to_message_id, error)
         await run_db(record_rejection, svc.engine, {
