@@ -19,6 +19,7 @@ from gateway.store.db import run_db
 from gateway.store.messages import InvalidCursor, evidence_of, list_messages
 from gateway.store.outbox import (
     OUT,
+    EVIDENCE_KINDS,
     OUTBOX_STATES,
     QUEUED,
     ROUTING,
@@ -173,8 +174,8 @@ def _evidence(engine, store, tenant_id: str, doc_id: str, kind: str):
 async def document_evidence(request: web.Request) -> web.Response:
     svc, tenant = services(request.app), current_tenant(request)
     kind = request.match_info["kind"]
-    if kind not in ("receipt", "as4-request", "validation-report", "error-signal"):
-        raise ApiError(404, "not-found", "evidence kinds: receipt, as4-request, validation-report, error-signal")
+    if kind not in EVIDENCE_KINDS:
+        raise ApiError(404, "not-found", f"evidence kinds: {', '.join(EVIDENCE_KINDS)}")
     row, found = await run_db(_evidence, svc.engine, svc.payloads, tenant.id, request.match_info["id"], kind)
     if row is None:
         raise ApiError(404, "not-found", "no such document")

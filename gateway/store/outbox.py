@@ -27,6 +27,8 @@ QUEUED, SENDING, RETRYING, DELIVERED, FAILED, UNDELIVERABLE = (
 ROUTING, OPENED, PAID = "routing", "opened", "paid"  # the B2C route (gateway/routing.py)
 OUTBOX_STATES = (QUEUED, SENDING, RETRYING, DELIVERED, FAILED, UNDELIVERABLE, ROUTING, OPENED, PAID)
 DUE_STATES = (QUEUED, SENDING, RETRYING)  # SENDING rows are due again only once their lease expired
+# evidence kinds served by GET /api/v1/documents/{id}/evidence/{kind} (the latest item of that kind)
+EVIDENCE_KINDS = ("receipt", "as4-request", "validation-report", "error-signal")
 
 
 class IdempotencyConflict(Exception):
@@ -213,5 +215,7 @@ def document_details(conn: Connection, row) -> dict[str, Any]:
     out["events"] = events_of(conn, row.id)
     out["decisions"] = decisions_of(conn, row.id)
     out["evidence"] = [{"kind": e.kind, "media_type": e.media_type, "sha256": e.payload_sha256,
-                        "created_at": e.created_at.isoformat()} for e in evidence_of(conn, row.id)]
+                        "created_at": e.created_at.isoformat(),
+                        "url": f"/api/v1/documents/{row.id}/evidence/{e.kind}" if e.kind in EVIDENCE_KINDS else None}
+                       for e in evidence_of(conn, row.id)]
     return out
