@@ -273,8 +273,11 @@ def _trust_checker(trust: TrustStore | Callable[[x509.Certificate], None], now: 
 def _read_source(body, content_type, limits, tmp_dir) -> MimeMessage:
     mtype, _ = parse_content_type(content_type or "")
     if mtype == "application/soap+xml":
-        data = body if isinstance(body, (bytes, bytearray)) else (
-            Path(body).read_bytes() if isinstance(body, Path) else body.read(limits.max_soap_bytes + 1))
+        if isinstance(body, Path):
+            with open(body, "rb") as fh:  # never more than the cap into memory
+                data = fh.read(limits.max_soap_bytes + 1)
+        else:
+            data = body if isinstance(body, (bytes, bytearray)) else body.read(limits.max_soap_bytes + 1)
         if len(data) > limits.max_soap_bytes:
             raise mime_inconsistency("SOAP message too large", "soap-size")
         return MimeMessage(bytes(data), {"content-type": content_type}, [])

@@ -568,3 +568,18 @@ def test_no_temp_files_left_behind(pki, tmp_path, tamper):
         assert not rec.payload.in_memory
         rec.close()
     assert list(spool.iterdir()) == []
+
+
+def test_plain_soap_body_from_a_file_is_read_only_up_to_the_cap(pki, tmp_path):
+    """An application/soap+xml body spilled to a file by the server: never read whole into memory."""
+    import tracemalloc
+    big = tmp_path / "big.xml"
+    big.write_bytes(b"<x>" + b"a" * 30_000_000 + b"</x>")
+    tracemalloc.start()
+    try:
+        e = rejected(pki, big, "application/soap+xml")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (e.code, e.check) == ("EBMS:0007", "soap-size")
+    assert peak < 5_000_000, peak
