@@ -419,3 +419,67 @@ async def test_overlong_sender_is_refused_not_a_server_error(gw, engine, pki):
     sender = "9915:" + "s" * 300
     out = build(pki, make_sbd(sender=sender), original_sender=sender)
     await assert_rejected(gw, engine, pki, out.read_bytes(), out.content_type, "EBMS:0003", ref=out.message_id)
+
+
+# --- HTTP transport tricks --------------------------------------------------------------------------------------
+
+async def test_http_content_encoding_gzip_bomb_hits_the_size_cap(gw, engine, pki, settings):
+    """aiohttp inflates Content-Encoding: gzip; the inflated bytes count against the cap."""
+    import gzip
+    settings.as4.max_message_bytes = 1_000_000
+    bomb = gzip.compress(b"\0" * 50_000_000)
+    assert len(bomb) < 100_000
+    await assert_rejected(gw, engine, pki, bomb, 'multipart/related; boundary="b"; type="application/soap+xml"',
+                          "EBMS:0007", status=413, **{"Content-Encoding": "gzip"})
+
+
+async def test_broken_chunked_encoding_is_no_server_error(gw, engine):
+    """A body whose chunked framing breaks mid-way: a client error, never a 500 from the handler."""
+    import asyncio
+    host, port = gw.server.host, gw.server.port
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"POST /as4 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                 b'Content-Type: multipart/related; boundary="b"; type="application/soap+xml"\r\n\r\n'
+                 b"10\r\n--b\r\nContent-Type\r\nZZ-not-a-chunk-size\r\n\r\n")
+    await writer.drain()
+    status_line = await asyncio.wait_for(reader.readline(), 10)
+    writer.close()
+    assert status_line.split()[1] == b"400", status_line
+    assert count(engine, messages) == 0
+
+
+async def test_deeply_nested_soap(gw, engine, pki):
+    soap = (b'<S12:Envelope xmlns:S12="http://www.w3.org/2003/05/soap-envelope"><S12:Header>' + b"<a>" * 50_000
+            + b"</a>" * 50_000 + b"</S12:Header><S12:Body/></S12:Envelope>")
+    mime = b"--b\r\nContent-Type: application/soap+xml\r\n\r\n" + soap + b"\r\n--b--\r\n"
+    await assert_rejected(gw, engine, pki, mime, 'multipart/related; boundary="b"; type="application/soap+xml"',
+                          "EBMS:0009")
+
+
+# --- size ------------------------------------------------------------------------------------------------------
+
+async def test_large_message_memory(gw, engine, pki, tmp_path):
+    """A 20 MB (poorly compressible) SBD POSTed from a file. The request body spills to a temp file
+    and the AS4 core streams, but the store takes bytes: the raw message, the SBD and the document
+    are each held in memory once while they are recorded (about 2.8x the SBD size today)."""
+    import tracemalloc
+    src = tmp_path / "sbd.xml"
+    import base64
+    src.write_bytes(make_sbd(base64.b64encode(os.urandom(15_000_000))))  # a 20 MB SBD
+    out = build(pki, src, tmp_dir=tmp_path)
+    body = out.save_to(tmp_path / "body.mime")
+    size = body.stat().st_size
+    assert size > 15_000_000
+    tracemalloc.start()
+    try:
+        with open(body, "rb") as fh:
+            resp = await gw.post("/as4", data=fh, headers={"Content-Type": out.content_type})
+            raw = await resp.read()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert resp.status == 200, raw[:300]
+    assert parse_signal(raw, check_certificate=check_certificate_of(pki)).is_receipt
+    sbd_size = src.stat().st_size
+    assert peak < 3.5 * sbd_size, f"peak {peak} for a {sbd_size} byte SBD"
+    assert count(engine, messages) == 1
