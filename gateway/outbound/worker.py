@@ -6,9 +6,9 @@ discovery), build the SBDH + AS4 message once and store it as evidence *before* 
 MessageId), POST it, verify the signed receipt (signature + NRI digests), store it, mark the
 document delivered. Failures are classified:
 
-- transient (connect error, timeout, HTTP 5xx/408/429 without a signal, DNS/SMP unavailable,
-  an open circuit breaker) → `retrying` with exponential backoff and jitter until the deadline,
-  then `failed`;
+- transient (connect error, timeout, HTTP 5xx/408/429 without a signal, DNS/SMP unavailable or a
+  bad SMP answer, an unexpected internal error; an open circuit breaker only reschedules) →
+  `retrying` with exponential backoff and jitter until the deadline, then `failed`;
 - permanent (an ebMS error signal, an invalid receipt, another 4xx) → `failed` at once;
 - not served (not registered in SML/SMP, or `EBMS:0004 PEPPOL:NOT_SERVICED`) → `undeliverable`,
   which is where the B2C fallback takes over.
@@ -333,18 +333,36 @@ class OutboundWorker:
         except (DiscoveryUnavailable, DiscoveryError) as exc:
             await run_db(self._record, row, number, None, Outcome("transient", f"{exc.code}: {exc}"))
             return
+        except Exception as exc:
+            await self._unexpected(row, number, None, None, exc)
+            return
         wait = self.breaker.open_for(route.url)
         if wait > 0:
             await run_db(self._reschedule, row, now + dt.timedelta(seconds=wait),
                          f"circuit breaker open for {route.url}")
             return
-        body, content_type, refs, attempt_id = await run_db(self._prepare_attempt, row, route, number, document)
-        slots = self._endpoint_slots.setdefault(route.url, asyncio.Semaphore(self.cfg.per_endpoint_concurrency))
-        async with slots:
-            answer = await self._post(route, body, content_type)
-        # verifying the answer (CPU) and recording the outcome (database) share one trip to a thread
-        outcome = await run_db(self._judge_and_record, row, number, route, answer, attempt_id, refs)
+        attempt_id: int | None = None
+        try:
+            body, content_type, refs, attempt_id = await run_db(self._prepare_attempt, row, route, number, document)
+            slots = self._endpoint_slots.setdefault(route.url, asyncio.Semaphore(self.cfg.per_endpoint_concurrency))
+            async with slots:
+                answer = await self._post(route, body, content_type)
+            # verifying the answer (CPU) and recording the outcome (database) share one trip to a thread
+            outcome = await run_db(self._judge_and_record, row, number, route, answer, attempt_id, refs)
+        except Exception as exc:
+            await self._unexpected(row, number, route, attempt_id, exc)
+            return
         self.breaker.record(route.url, outcome.kind != "transient")
+
+    async def _unexpected(self, row, number: int, route: Route | None, attempt_id: int | None,
+                          exc: Exception) -> None:
+        """A bug or an unusable input (e.g. a receiver certificate the AS4 core cannot encrypt to): record
+        it as a transient attempt with its reason, so backoff and the deadline apply instead of the
+        document sitting in `sending` until its lease expires, again and again. If even recording
+        fails (database down), the lease expiry is the fallback."""
+        log.exception("sending %s failed unexpectedly", row.id)
+        reason = f"internal error: {type(exc).__name__}: {exc}"[:500]
+        await run_db(self._record, row, number, route, Outcome("transient", reason), attempt_id)
 
     # -- bookkeeping (database) --------------------------------------------------------------
 

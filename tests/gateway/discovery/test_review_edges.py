@@ -259,3 +259,77 @@ async def test_doctype_with_different_version_suffix_is_a_different_doctype(loca
         with pytest.raises(DiscoveryError) as info:
             await discovery.lookup(participant, INVOICE)
     assert info.value.code == "smp-identifier-mismatch"
+
+
+# --- sendgw lookup --------------------------------------------------------------------------------
+
+
+def _cli_config(tmp_path, local_net, pki) -> str:
+    (tmp_path / "ap.pem").write_bytes(pki.root.pem + pki.ap_ca.pem)
+    (tmp_path / "smp.pem").write_bytes(pki.root.pem + pki.smp_ca.pem)
+    path = tmp_path / "sendgw.toml"
+    path.write_text(f"""
+[trust]
+ap_anchors = ["ap.pem"]
+smp_anchors = ["smp.pem"]
+
+[discovery]
+sml_zone = "{ZONE}"
+nameservers = ["{local_net.nameserver}"]
+allow_http = true
+dns_timeout = 1.0
+smp_timeout = 2.0
+""")
+    return str(path)
+
+
+def _publish_window(local_net, pki, participant, **window):
+    from gateway.discovery.smp import service_metadata_url
+    local_net.dns.register(participant, local_net.smp.base)
+    xml = service_metadata_xml(participant, INVOICE, endpoint_url=EP_URL, cert_der=pki.ap.der, **window)
+    local_net.smp.put(service_metadata_url(local_net.smp.base, participant, INVOICE), sign(xml, pki.smp))
+
+
+def test_cli_activation_window_shown_and_inactive_endpoint_is_exit_1(tmp_path, local_net, pki, capsys):
+    import datetime as dt
+    import json
+
+    from gateway.cli import main
+
+    from .conftest import NOW, fresh_participant
+    config = _cli_config(tmp_path, local_net, pki)
+    active, future = fresh_participant(), fresh_participant()
+    start, end = NOW - dt.timedelta(days=1), NOW + dt.timedelta(days=1)
+    _publish_window(local_net, pki, active, activation=start, expiration=end)
+    _publish_window(local_net, pki, future, activation=NOW + dt.timedelta(days=2))
+    assert main(["--config", config, "lookup", str(active), "--doctype", str(INVOICE), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["activation"].startswith(start.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert data["expiration"].startswith(end.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert {"smp_url", "endpoint_url", "transport_profile", "certificate"} <= set(data)
+    assert {"subject", "issuer", "not_before", "not_after"} <= set(data["certificate"])
+    assert main(["--config", config, "lookup", str(future), "--doctype", str(INVOICE), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["found"] is False and data["code"] == "endpoint-not-active"
+
+
+@pytest.mark.parametrize("what, code", [("servfail", "dns-servfail"), ("untrusted", "endpoint-certificate-untrusted")])
+def test_cli_technical_and_trust_failures_are_exit_2(tmp_path, local_net, pki, capsys, what, code):
+    import json
+
+    from gateway.cli import main
+
+    from .conftest import fresh_participant
+    config = _cli_config(tmp_path, local_net, pki)
+    participant = fresh_participant()
+    if what == "servfail":
+        from gateway.discovery.sml import naptr_qname
+        local_net.dns.servfail.add(naptr_qname(participant, ZONE))
+    else:
+        from gateway.discovery.smp import service_metadata_url
+        local_net.dns.register(participant, local_net.smp.base)
+        xml = service_metadata_xml(participant, INVOICE, endpoint_url=EP_URL, cert_der=pki.rogue_ap.der)
+        local_net.smp.put(service_metadata_url(local_net.smp.base, participant, INVOICE), sign(xml, pki.smp))
+    assert main(["--config", config, "lookup", str(participant), "--doctype", str(INVOICE), "--json"]) == 2
+    data = json.loads(capsys.readouterr().out)
+    assert data["code"] == code and data["retryable"] is (what == "servfail")

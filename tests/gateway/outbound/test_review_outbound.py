@@ -1,0 +1,60 @@
+"""Outbox worker edge cases from an independent review of issue 6."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+pytest.importorskip("as4")
+from tests.gateway.outbound.test_outbound_e2e import (  # noqa: E402,F401  (fixtures)
+    BUYER,
+    invoice,
+    pki,
+    receiver_factory,
+    sender,
+    settle,
+    submit,
+)
+
+
+def _ec_certificate_pem() -> bytes:
+    """A certificate the AS4 core cannot encrypt to (Peppol AP keys are RSA)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "PNO000321")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+async def test_an_unexpected_error_is_an_attempt_and_the_deadline_still_ends_it(sender, make_client, receiver_factory,
+                                                                               invoice, settings, pki, tmp_path):
+    """Building the message fails for this receiver (here: an EC certificate). The document must not sit
+    in `sending` until its lease expires, again and again, past the deadline: the failure is recorded as
+    an attempt with its reason and the usual retry/deadline rules apply."""
+    from certs.trust import TrustStore
+    from gateway.identity import ApIdentity
+
+    _, auth = sender  # tenant, participant and outbound settings
+    receiver = await receiver_factory()
+    ec_file = tmp_path / "ec.cert.pem"
+    ec_file.write_bytes(_ec_certificate_pem())
+    settings.routes = {BUYER: {"url": receiver.url, "certificate": str(ec_file)}}
+    settings.outbound.deadline_hours = 0.5 / 3600  # half a second: the first retry would be too late
+    identity = ApIdentity("PNO000001", pki["us"].key, pki["us"].cert, TrustStore.from_pem(pki["ca"].cert_pem()))
+    client = await make_client(identity=identity, run_workers=True)
+    status, body = await submit(client, auth, invoice)
+    assert status == 202, body
+    details = await settle(client, auth, body["id"], timeout=10.0)
+    assert details["state"] == "failed", details
+    log = details["attempt_log"]
+    assert log and {a["outcome"] for a in log} == {"transient"}
+    assert all("no RSA key" in a["error"] and a["finished_at"] for a in log)
+    assert "deadline" in details["last_error"] and "internal error" in details["last_error"]
+    assert receiver.requests == 0
