@@ -242,7 +242,7 @@ def _check_head(head: bytes, tail: bytes) -> Sbdh:
     """Check a large SBD from its head and tail only: the SBDH and the business root start tag are
     parsed as a synthetic document `<SBD>header<root/></SBD>`, the envelope end tag is checked."""
     root = _ROOT_START_RE.search(head)
-    end = _HEADER_END_RE.search(head)
+    end = _header_end(head)
     if not root or not end:
         raise SbdhError("sbdh-missing", "StandardBusinessDocumentHeader not found in the first "
                         f"{len(head)} bytes (missing or larger than the header cap)")
@@ -290,7 +290,32 @@ def parse_sbdh(data: bytes) -> Sbdh:
 
 
 _HEADER_END_RE = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?StandardBusinessDocumentHeader\s*>")
-_ROOT_END_RE = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?StandardBusinessDocument\s*>\s*$")
+# The envelope end tag, then only whitespace, comments and PIs (XML "Misc") up to the end.
+_ROOT_END_RE = re.compile(rb"</(?:[A-Za-z_][\w.\-]*:)?StandardBusinessDocument\s*>(?:\s|<!--.*?-->|<\?.*?\?>)*$",
+                          re.S)
+
+
+_SKIPPED = ((b"<!--", b"-->"), (b"<![CDATA[", b"]]>"), (b"<?", b"?>"))
+
+
+def _header_end(head: bytes) -> re.Match | None:
+    """The SBDH end tag in `head`. Comments, CDATA sections and PIs are the only places where its
+    text can occur otherwise; they are skipped as whole tokens (one linear pass)."""
+    pos = head.find(b"<")
+    while pos >= 0:
+        for opening, closing in _SKIPPED:
+            if head.startswith(opening, pos):
+                close = head.find(closing, pos + len(opening))
+                if close < 0:
+                    return None
+                pos = close + len(closing) - 1
+                break
+        else:
+            m = _HEADER_END_RE.match(head, pos)
+            if m:
+                return m
+        pos = head.find(b"<", pos + 1)
+    return None
 _ROOT_START_RE = re.compile(rb"<(?:[A-Za-z_][\w.\-]*:)?StandardBusinessDocument(\s[^>]*)?>")
 _XMLNS_RE = re.compile(rb"""\sxmlns(?::([A-Za-z_][\w.\-]*))?\s*=\s*("[^"]*"|'[^']*')""")
 
@@ -302,7 +327,7 @@ def unwrap_business_document(source: Blob | bytes, tmp_dir=None, max_header_byte
     size = blob.size
     with blob.open() as fh:
         head = fh.read(max_header_bytes + 65536)
-        m = _HEADER_END_RE.search(head)
+        m = _header_end(head)
         rs = _ROOT_START_RE.search(head)
         if not m or not rs:
             raise SbdhError("sbdh-missing", "cannot locate the SBDH in the envelope")
@@ -320,7 +345,7 @@ def unwrap_business_document(source: Blob | bytes, tmp_dir=None, max_header_byte
         lead = fh.read(min(65536, end - start))
         k = 0
         while True:
-            ws = re.match(rb"\s*(<!--.*?-->)?", lead[k:], re.S)
+            ws = re.match(rb"\s*(<!--.*?-->|<\?.*?\?>)?", lead[k:], re.S)
             if not ws or ws.end() == 0:
                 break
             k += ws.end()

@@ -37,6 +37,7 @@ from gateway.as4 import (
     same_message,
 )
 from gateway.identifiers import DocumentTypeId, IdentifierError, ParticipantId
+from gateway.sbdh import SbdhError
 from gateway.services import services
 from gateway.store.db import run_db
 from gateway.store.inbox import InboundDocument, Recorded, record_inbound, record_rejection, recorded_before
@@ -162,7 +163,11 @@ def _process(svc, body: bytes | Path, content_type: str, now: dt.datetime) -> In
         if not hosted.accepts(doctype):
             raise not_serviced(f"participant {receiver} does not accept document type {doctype} here",
                                hdr.message_id)
-        document = received.business_document(settings.path(settings.as4.tmp_dir))
+        try:
+            document = received.business_document(settings.path(settings.as4.tmp_dir))
+        except SbdhError as exc:  # checked by the core, but the cut-out is byte-based (e.g. UTF-16 SBD)
+            raise EbmsError("EBMS:0004", f"invalid SBDH: {exc.message}", check=f"sbdh-{exc.code}",
+                            ref_to_message_id=hdr.message_id) from exc
         try:
             document_bytes = document.read_bytes()
         finally:

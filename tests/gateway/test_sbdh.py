@@ -157,3 +157,35 @@ def test_unwrap_keeps_inherited_namespaces():
     root = etree.fromstring(doc)
     assert root.findtext("{urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2}ID") == "7"
     assert b"StandardBusinessDocument" not in doc
+
+
+HEADER_END = b"</StandardBusinessDocumentHeader>"
+
+
+@pytest.mark.parametrize("mutate", [
+    pytest.param(lambda d: d.replace(HEADER_END, HEADER_END + b"<?pi data?>\n"), id="pi-before-root"),
+    pytest.param(lambda d: d + b"<!-- trailing comment -->\n", id="trailing-comment"),
+    pytest.param(lambda d: d + b"<?trailing pi?>", id="trailing-pi"),
+    pytest.param(lambda d: d.replace(b"<HeaderVersion>", b"<!-- " + HEADER_END + b"<Evil xmlns='urn:evil'/> -->"
+                                     b"<HeaderVersion>"), id="end-tag-in-a-header-comment"),
+    pytest.param(lambda d: d.replace(b"<HeaderVersion>1.0", b"<HeaderVersion><![CDATA[1.0]]><?x " + HEADER_END
+                                     + b"?>"), id="end-tag-in-a-header-pi"),
+])
+@pytest.mark.parametrize("large", [False, True])
+def test_unwrap_agrees_with_the_parser_on_legal_xml_variants(mutate, large):
+    """Whatever read_sbdh accepts, unwrap cuts out the same business document (it used to raise on
+    PIs and trailing Misc, and to start at an end tag quoted in a header comment)."""
+    data = sbd()
+    variant = mutate(data)
+    assert read_sbdh(variant, full_parse_limit=0 if large else 1 << 30) == read_sbdh(data)
+    assert unwrap_business_document(variant).read_bytes() == unwrap_business_document(data).read_bytes()
+
+
+def test_header_end_scan_is_linear_on_hostile_heads():
+    import time
+
+    from gateway.sbdh import _header_end
+    start = time.monotonic()
+    for head in (b"<!--" + b"<!--x" * 200_000, b"<?" * 400_000, b"<a" * 400_000, b"<![CDATA[" * 100_000):
+        assert _header_end(head) is None
+    assert time.monotonic() - start < 5

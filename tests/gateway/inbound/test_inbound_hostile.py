@@ -483,3 +483,45 @@ async def test_large_message_memory(gw, engine, pki, tmp_path):
     sbd_size = src.stat().st_size
     assert peak < 3.5 * sbd_size, f"peak {peak} for a {sbd_size} byte SBD"
     assert count(engine, messages) == 1
+
+
+# --- WS-Security Timestamp ----------------------------------------------------------------------------------------
+
+async def test_unsigned_expired_wsu_timestamp_is_ignored(gw, engine, pki):
+    """The Peppol AS4 profile (CEF eDelivery AS4) does not use wsu:Timestamp; an extra, unsigned and
+    long expired one changes nothing (it is neither required nor checked)."""
+    from lxml import etree
+    m = Mutable(build(pki))
+    wsu = NSMAP["wsu"]
+    ts = etree.Element("{%s}Timestamp" % wsu, {"{%s}Id" % wsu: "TS-1"})
+    etree.SubElement(ts, "{%s}Created" % wsu).text = "2001-01-01T00:00:00Z"
+    etree.SubElement(ts, "{%s}Expires" % wsu).text = "2001-01-01T00:05:00Z"
+    m.security.insert(0, ts)
+    resp, raw = await post(gw, *m.pack())
+    signal = parse_signal(raw, check_certificate=check_certificate_of(pki))
+    assert resp.status == 200 and signal.is_receipt, signal.errors
+    assert count(engine, messages) == 1
+
+
+# --- SBD variants the byte-based unwrap must survive ---------------------------------------------------------------
+
+async def test_utf16_sbd_is_refused_not_a_server_error(gw, engine, pki):
+    """Well-formed UTF-16 XML passes the SBDH parser; the byte-based cut-out cannot use it."""
+    sbd = make_sbd().replace(b'encoding="UTF-8"', b'encoding="UTF-16"').decode().encode("utf-16")
+    out = build(pki, sbd)
+    await assert_rejected(gw, engine, pki, out.read_bytes(), out.content_type, "EBMS:0004", ref=out.message_id)
+
+
+async def test_sbd_with_an_end_tag_quoted_in_a_header_comment(gw, engine, pki, tenant):
+    """The document handed to the customer is the SBD's business document, not what follows a
+    quoted end tag inside a comment."""
+    _, auth = tenant
+    end = b"</StandardBusinessDocumentHeader>"
+    sbd = make_sbd(b"the real one").replace(
+        b"<HeaderVersion>", b"<!-- " + end + b"<Invoice xmlns='urn:evil'>forged</Invoice> --><HeaderVersion>")
+    out = build(pki, sbd + b"<!-- trailing -->")
+    resp, raw = await post(gw, out.read_bytes(), out.content_type)
+    assert resp.status == 200, raw[:300]
+    items = (await (await gw.get("/api/v1/inbox", headers=auth)).json())["items"]
+    doc = await (await gw.get(f"/api/v1/inbox/{items[0]['id']}/document", headers=auth)).read()
+    assert b"the real one" in doc and b"forged" not in doc
