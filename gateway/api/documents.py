@@ -136,9 +136,16 @@ async def submit_document(request: web.Request) -> web.Response:
 async def list_documents(request: web.Request) -> web.Response:
     svc, tenant = services(request.app), current_tenant(request)
     state, limit, cursor = page_args(request, OUTBOX_STATES)
+    parties = {}
+    for name in ("sender", "receiver"):
+        if request.query.get(name):
+            try:
+                parties[name] = str(ParticipantId.parse(request.query[name]))
+            except IdentifierError as exc:
+                raise ApiError(400, "invalid-filter", f"{name}: {exc}") from exc
     try:
         rows, nxt = await run_db(list_messages, svc.engine, tenant.id, state=state, limit=limit, cursor=cursor,
-                                 direction=OUT)
+                                 direction=OUT, **parties)
     except InvalidCursor:
         raise ApiError(400, "invalid-cursor", "cursor is not one this API returned") from None
     return web.json_response({"items": [document_summary(r) for r in rows], "next": nxt})

@@ -213,7 +213,11 @@ PATHS.update({
         },
         "get": {
             "summary": "Your submitted documents, newest first",
-            "parameters": [{"name": "state", "in": "query", "schema": {"type": "string", "enum": DOCUMENT_STATES}}]
+            "parameters": [{"name": "state", "in": "query", "schema": {"type": "string", "enum": DOCUMENT_STATES}},
+                           {"name": "receiver", "in": "query", "schema": {"type": "string"},
+                            "description": "participant id, e.g. 0192:923609016"},
+                           {"name": "sender", "in": "query", "schema": {"type": "string"},
+                            "description": "participant id"}]
             + PAGE_PARAMS,
             "responses": {"200": {"description": "a page", "content": {"application/json": {"schema": {
                 "type": "object", "properties": {

@@ -54,12 +54,18 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
 
 
 def list_messages(engine: Engine, tenant_id: str, *, state: str | None = None, limit: int = 50,
-               cursor: str | None = None, direction: str = "in") -> tuple[list[Any], str | None]:
-    """Newest first; `cursor` continues after the last item of the previous page."""
+               cursor: str | None = None, direction: str = "in", sender: str | None = None,
+               receiver: str | None = None) -> tuple[list[Any], str | None]:
+    """Newest first; `cursor` continues after the last item of the previous page. `sender` and
+    `receiver` are exact (normalised `scheme::value`) participant filters."""
     c = messages.c
     query = select(messages).where(c.tenant_id == tenant_id, c.direction == direction)
     if state:
         query = query.where(c.state == state)
+    if sender:
+        query = query.where(c.sender == sender)
+    if receiver:
+        query = query.where(c.receiver == receiver)
     if cursor:
         at, mid = _decode_cursor(cursor)
         query = query.where(or_(c.created_at < at, and_(c.created_at == at, c.id < mid)))

@@ -146,3 +146,24 @@ async def test_idempotency_key_length(api, invoice):
     client, auth = api
     resp = await client.post("/api/v1/documents", data=invoice, headers={**auth, "Idempotency-Key": "x" * 256})
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid-idempotency-key"
+
+
+async def test_listing_filters_and_cursor(api, invoice):
+    client, auth = api
+    ids = {}
+    for receiver in ("0192:923609016", "0192:974760673", "0192:923609016"):
+        resp = await client.post("/api/v1/documents", data=_multipart(invoice, {"receiver": receiver}), headers=auth)
+        ids.setdefault(receiver, []).append((await resp.json())["id"])
+    got = await (await client.get("/api/v1/documents?receiver=iso6523-actorid-upis::0192:923609016",
+                                  headers=auth)).json()
+    assert [d["id"] for d in got["items"]] == ids["0192:923609016"][::-1]
+    got = await (await client.get("/api/v1/documents?receiver=0192:974760673&state=queued", headers=auth)).json()
+    assert [d["id"] for d in got["items"]] == ids["0192:974760673"]
+    got = await (await client.get("/api/v1/documents?sender=0192:123456785&limit=2", headers=auth)).json()
+    assert len(got["items"]) == 2 and got["next"]
+    rest = await (await client.get(f"/api/v1/documents?sender=0192:123456785&limit=2&cursor={got['next']}",
+                                   headers=auth)).json()
+    assert len(rest["items"]) == 1 and rest["next"] is None
+    assert (await (await client.get("/api/v1/documents?sender=0192:974760673", headers=auth)).json())["items"] == []
+    resp = await client.get("/api/v1/documents?receiver=0192:923609017", headers=auth)
+    assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid-filter"
