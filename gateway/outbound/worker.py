@@ -254,15 +254,17 @@ class OutboundWorker:
         if document is None:
             document = self._load_documents([row])[row.document_sha256]
         process = ProcessId.parse(row.process)
+        doctype = DocumentTypeId.parse(row.document_type)
+        # the SBDH names the same schemes as eb:Action / eb:Service@type (receivers cross-check them)
         sbd = build_sbd(document, sender=ParticipantId.parse(row.sender).value,
                         receiver=ParticipantId.parse(row.receiver).value,
-                        document_id=DocumentTypeId.parse(row.document_type).value,
-                        process_id=process.value, country_c1="NO",
+                        document_id=doctype.value, document_id_scheme=doctype.scheme,
+                        process_id=process.value, process_scheme=process.scheme, country_c1="NO",
                         instance_identifier=row.instance_id, creation_date_time=now)
         out = build_user_message(
             sbd, message_id=row.as4_message_id, timestamp=now, from_party=self.identity.seat_id,
             to_party=route.seat_id, service=process.value, service_type=process.scheme,
-            action=str(DocumentTypeId.parse(row.document_type)),
+            action=str(doctype),
             original_sender=ParticipantId.parse(row.sender).value,
             final_recipient=ParticipantId.parse(row.receiver).value,
             signing_key=self.identity.key, signing_cert=self.identity.certificate,

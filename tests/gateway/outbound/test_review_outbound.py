@@ -58,3 +58,36 @@ async def test_an_unexpected_error_is_an_attempt_and_the_deadline_still_ends_it(
     assert all("no RSA key" in a["error"] and a["finished_at"] for a in log)
     assert "deadline" in details["last_error"] and "internal error" in details["last_error"]
     assert receiver.requests == 0
+
+
+WILDCARD_INVOICE = ("peppol-doctype-wildcard::urn:oasis:names:specification:ubl:schema:xsd:Invoice-2::Invoice##"
+                    "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0::2.1")
+
+
+@pytest.mark.parametrize("options", [
+    {"document_type": WILDCARD_INVOICE},
+    {"process": "busdox-procid-transport::busdox:noprocess"},
+])
+async def test_sbdh_names_the_same_identifier_schemes_as_the_as4_header(sender, receiver_factory, invoice, options):
+    """A receiver cross-checks SBDH DOCUMENTID/PROCESSID (scheme and value) against eb:Action and
+    eb:Service/@type (ours does: gateway/as4/usermessage.py _cross_check). A document type or process
+    override in another scheme must reach the SBDH with that scheme."""
+    import json as _json
+
+    from aiohttp import FormData
+
+    from gateway.sbdh import parse_sbdh
+
+    start, auth = sender
+    receiver = await receiver_factory()
+    client = await start(receiver)
+    form = FormData()
+    form.add_field("file", invoice, filename="invoice.xml", content_type="application/xml")
+    form.add_field("options", _json.dumps(options), content_type="application/json")
+    resp = await client.post("/api/v1/documents", data=form, headers=auth)
+    assert resp.status == 202, await resp.text()
+    details = await settle(client, auth, (await resp.json())["id"])
+    assert details["state"] == "delivered", details
+    sb = parse_sbdh(receiver.payloads[details["as4_message_id"]])
+    assert sb.action == details["document_type"]
+    assert f"{sb.process_scheme}::{sb.process_id}" == details["process"]
