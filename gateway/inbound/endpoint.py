@@ -25,6 +25,7 @@ from aiohttp import web
 
 from gateway.as4 import (
     SIGNAL_CONTENT_TYPE,
+    Blob,
     EbmsError,
     Limits,
     SignedReference,
@@ -128,10 +129,18 @@ def _stored_length(value: str | None, what: str, code: str, check: str, message_
                         f"{_MAX_STORED}", check=check, ref_to_message_id=message_id)
 
 
-def _process(svc, body: bytes | Path, content_type: str, now: dt.datetime) -> InboundDocument | Recorded | bytes:
+def _payload(blob: Blob) -> bytes | Path:
+    """A blob for the payload store: its temp file when it has one (large payloads are never read
+    into memory here), else its bytes."""
+    return blob.path if blob.path is not None else blob.read_bytes()
+
+
+def _process(svc, body: bytes | Path, content_type: str, now: dt.datetime,
+             keep: list) -> InboundDocument | Recorded | bytes:
     """CPU-bound part, run in a thread: verify/decrypt, check hosting, build the receipt.
     A verified re-send of a recorded MessageId yields its stored outcome instead; an ebMS test
-    message yields just a receipt (bytes): it is acknowledged but not delivered."""
+    message yields just a receipt (bytes): it is acknowledged but not delivered. Temp files the
+    returned document refers to are appended to `keep`; the caller closes them once recorded."""
     ap = svc.extra["ap"]
     settings = svc.settings
     received = receive_user_message(body, content_type, our_key=ap.key, our_cert=ap.certificate, trust=ap.ap_trust,
@@ -168,22 +177,20 @@ def _process(svc, body: bytes | Path, content_type: str, now: dt.datetime) -> In
         except SbdhError as exc:  # checked by the core, but the cut-out is byte-based (e.g. UTF-16 SBD)
             raise EbmsError("EBMS:0004", f"invalid SBDH: {exc.message}", check=f"sbdh-{exc.code}",
                             ref_to_message_id=hdr.message_id) from exc
-        try:
-            document_bytes = document.read_bytes()
-        finally:
-            document.close()
+        keep.append(document)
         receipt = build_receipt(hdr.message_id, received.reference_xml,
                                 message_id=f"{uuid.uuid4()}@{ap.seat_id.lower()}", timestamp=now,
                                 signing_key=ap.key, signing_cert=ap.certificate)
-        raw = body.read_bytes() if isinstance(body, Path) else body
+        keep.append(received)  # its temp files stay until the document is recorded
         return InboundDocument(
             tenant_id=hosted.tenant_id, as4_message_id=hdr.message_id, conversation_id=hdr.conversation_id,
             instance_id=sb.instance_identifier if sb else None, sender=sender.lower(), receiver=str(receiver),
             document_type=str(doctype), process=f"{hdr.service_type}::{hdr.service}" if hdr.service_type else hdr.service,
-            sbd=received.payload.read_bytes(), document=document_bytes, raw_message=raw,
+            sbd=_payload(received.payload), document=_payload(document), raw_message=body,
             raw_content_type=content_type, receipt=receipt)
     finally:
-        received.close()
+        if received not in keep:
+            received.close()
 
 
 async def as4_endpoint(request: web.Request) -> web.StreamResponse:
@@ -194,10 +201,11 @@ async def as4_endpoint(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     limits = limits_from(svc.settings)
     body: bytes | Path = b""
+    keep: list = []  # temp files of the received message, closed once it is recorded
     try:
         body = await _read_body(request, limits, svc.settings.path(svc.settings.as4.tmp_dir))
         doc = await loop.run_in_executor(_crypto_pool, _process, svc, body,
-                                         request.headers.get("Content-Type", ""), now)
+                                         request.headers.get("Content-Type", ""), now, keep)
         if isinstance(doc, bytes):
             log.info("ebMS test message acknowledged, not delivered")
             return web.Response(status=200, body=doc, headers={"Content-Type": SIGNAL_CONTENT_TYPE})
@@ -213,6 +221,8 @@ async def as4_endpoint(request: web.Request) -> web.StreamResponse:
             "reason": error.reason, "remote": request.remote})
         return _signal_response(svc, error, now)
     finally:
+        for item in keep:
+            item.close()
         if isinstance(body, Path):
             body.unlink(missing_ok=True)
     if recorded.duplicate_message:

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store.messages import add_event, get_message
-from gateway.store.payloads import PayloadStore
+from gateway.store.payloads import Payload, PayloadStore
 from gateway.store.schema import events, evidence, messages
 
 IN = "in"
@@ -38,9 +38,10 @@ class InboundDocument:
     receiver: str
     document_type: str
     process: str
-    sbd: bytes  # the decrypted, decompressed payload (SBDH + business document)
-    document: bytes  # the business document alone
-    raw_message: bytes  # the signed AS4 message exactly as received (evidence)
+    # bytes, or a file the caller keeps until record_inbound returns (large messages stay on disk)
+    sbd: Payload  # the decrypted, decompressed payload (SBDH + business document)
+    document: Payload  # the business document alone
+    raw_message: Payload  # the signed AS4 message exactly as received (evidence)
     raw_content_type: str
     receipt: bytes  # the signed receipt we answer with
 
@@ -97,7 +98,7 @@ def record_inbound(engine: Engine, store: PayloadStore, doc: InboundDocument) ->
         return seen
 
 
-def _insert_inbound(conn: Connection, store: PayloadStore, doc: InboundDocument, blobs: list[bytes]) -> Recorded:
+def _insert_inbound(conn: Connection, store: PayloadStore, doc: InboundDocument, blobs: list[Payload]) -> Recorded:
     now = _now()
     message_id = str(uuid.uuid4())
     duplicate_of = None

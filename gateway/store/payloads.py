@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -22,6 +23,24 @@ from gateway.store.schema import payloads
 
 class PayloadMissing(Exception):
     """A payload row exists but its bytes are gone (file store damaged)."""
+
+
+# A payload is given as bytes, or as a file whose content is stored (read in chunks, so a large
+# received message need not be in memory; the caller keeps the file until the row is committed).
+Payload = bytes | Path
+_CHUNK = 1 << 20
+
+
+def _digest(data: Payload) -> tuple[str, int]:
+    """(SHA-256 hex, size) of a payload."""
+    if isinstance(data, Path):
+        h, size = hashlib.sha256(), 0
+        with open(data, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+        return h.hexdigest(), size
+    return hashlib.sha256(data).hexdigest(), len(data)
 
 
 def _insert(conn: Connection, values: dict | list[dict]):
@@ -70,23 +89,26 @@ class PayloadStore:
             raise
         _fsync_dir(path.parent)
 
-    def stage(self, blobs: list[bytes]) -> list[str]:
+    def stage(self, blobs: list[Payload]) -> list[str]:
         """Write and fsync the files for `blobs` now, before the transaction that will `put` them.
 
         Why: an fsync inside a transaction holds the database lock for its duration (SQLite has
         one writer), while outside it concurrent requests' fsyncs overlap in the journal. `put`
         then finds each file in place and only adds the row. A crash between the two leaves an
         unreferenced file, never a row without its file. Database mode: nothing to do."""
-        shas = [hashlib.sha256(data).hexdigest() for data in blobs]
+        return [sha for sha, _ in self._stage(blobs)]
+
+    def _stage(self, blobs: list[Payload]) -> list[tuple[str, int]]:
+        digests = [_digest(data) for data in blobs]
         if self.mode != "file":
-            return shas
+            return digests
         # All files first, then each folder once: a message's payloads share the folder fsyncs.
         folders: set[Path] = set()
         written: list[tuple[str, Path]] = []
         try:
-            for sha, data in zip(shas, blobs):
+            for (sha, size), data in zip(digests, blobs):
                 path = self._path(sha)
-                if any(p == path for _, p in written) or (path.exists() and path.stat().st_size == len(data)):
+                if any(p == path for _, p in written) or (path.exists() and path.stat().st_size == size):
                     continue
                 if not path.parent.is_dir():
                     top_existed = path.parent.parent.is_dir()
@@ -97,7 +119,11 @@ class PayloadStore:
                 fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
                 written.append((tmp, path))
                 with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
+                    if isinstance(data, Path):
+                        with open(data, "rb") as src:
+                            shutil.copyfileobj(src, fh, _CHUNK)
+                    else:
+                        fh.write(data)
                     fh.flush()
                     os.fsync(fh.fileno())
             for tmp, path in written:
@@ -109,20 +135,22 @@ class PayloadStore:
             raise
         for folder in folders:
             _fsync_dir(folder)
-        return shas
+        return digests
 
-    def put_many(self, conn: Connection, blobs: list[bytes]) -> list[str]:
+    def put_many(self, conn: Connection, blobs: list[Payload]) -> list[str]:
         """`put` for several payloads with one INSERT; returns their SHA-256s in order."""
         now = dt.datetime.now(dt.timezone.utc)
-        shas = self.stage(blobs)
+        digests = self._stage(blobs)
         rows: dict[str, dict] = {}
-        for sha, data in zip(shas, blobs):
-            row = {"sha256": sha, "size": len(data), "created_at": now}
+        for (sha, size), data in zip(digests, blobs):
+            if sha in rows:
+                continue
+            row = {"sha256": sha, "size": size, "created_at": now}
             if self.mode == "database":
-                row["data"] = data
-            rows.setdefault(sha, row)
+                row["data"] = data.read_bytes() if isinstance(data, Path) else data
+            rows[sha] = row
         conn.execute(_insert(conn, list(rows.values())))
-        return shas
+        return [sha for sha, _ in digests]
 
     def put(self, conn: Connection, data: bytes) -> str:
         """Store `data` (idempotent) inside the caller's transaction; returns its SHA-256 hex."""

@@ -1,8 +1,11 @@
 import hashlib
+import os
 
 import pytest
+from sqlalchemy import select
 
 from gateway.store.payloads import PayloadMissing, PayloadStore
+from gateway.store.schema import payloads
 
 
 @pytest.fixture(params=["file", "database"])
@@ -77,3 +80,18 @@ def test_put_many_writes_files_that_were_not_staged(engine, tmp_path):
     with engine.begin() as conn:
         [sha] = store.put_many(conn, [b"late"])
     assert store._path(sha).read_bytes() == b"late"
+
+
+def test_payloads_given_as_files_are_stored_like_bytes(engine, store, tmp_path):
+    """Large received messages reach the store as temp files, read in chunks (never whole)."""
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    shas = store.stage([src, b"small"])
+    assert shas == [hashlib.sha256(data).hexdigest(), hashlib.sha256(b"small").hexdigest()]
+    with engine.begin() as conn:
+        assert store.put_many(conn, [src, b"small", src]) == shas + shas[:1]
+    src.unlink()  # the caller's temp file may go once the row is committed
+    with engine.connect() as conn:
+        assert store.get(conn, shas[0]) == data
+        assert conn.execute(select(payloads.c.size).where(payloads.c.sha256 == shas[0])).scalar() == len(data)
