@@ -11,6 +11,7 @@ beyond `max_entries`. The clock is injectable (monotonic seconds) so tests contr
 from __future__ import annotations
 
 import asyncio
+import copy
 import functools
 import time
 from collections import OrderedDict
@@ -89,7 +90,8 @@ class TTLCache(Generic[T]):
                 self._entries.move_to_end(key)
                 if entry.error is not None:
                     self.stats.negative_hits += 1
-                    raise entry.error
+                    # a fresh copy: re-raising the stored object would grow its traceback on every hit
+                    raise copy.copy(entry.error).with_traceback(None) from None
                 self.stats.hits += 1
                 return entry.value
             del self._entries[key]

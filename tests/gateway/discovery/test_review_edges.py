@@ -333,3 +333,30 @@ def test_cli_technical_and_trust_failures_are_exit_2(tmp_path, local_net, pki, c
     assert main(["--config", config, "lookup", str(participant), "--doctype", str(INVOICE), "--json"]) == 2
     data = json.loads(capsys.readouterr().out)
     assert data["code"] == code and data["retryable"] is (what == "servfail")
+
+
+# --- cache ----------------------------------------------------------------------------------------
+
+
+async def test_negative_hits_do_not_grow_the_cached_exception():
+    """Re-raising one stored exception object prepends a traceback entry on every hit, so a hot
+    negative entry would keep an ever longer chain of frames (and their locals) alive until it
+    expires. Each hit must raise a fresh copy with the same code."""
+    from gateway.discovery.cache import TTLCache
+
+    cache = TTLCache(10, negative_ttl=60)
+
+    async def loader():
+        raise NotRegistered("sml-not-registered", "nobody")
+
+    seen = []
+    for _ in range(500):
+        with pytest.raises(NotRegistered) as info:
+            await cache.get("k", loader)
+        seen.append(info.value)
+    depth, tb = 0, seen[-1].__traceback__
+    while tb is not None:
+        depth, tb = depth + 1, tb.tb_next
+    assert depth < 10
+    assert all(e.code == "sml-not-registered" and e.message == "nobody" and not e.retryable for e in seen)
+    assert cache.stats.loads == 1 and cache.stats.negative_hits == 499
