@@ -538,3 +538,24 @@ async def test_concurrent_conflicting_messages_with_one_message_id(gw, engine, p
     refused = next(s for s in signals if not s.is_receipt)
     assert refused.errors[0].code == "EBMS:0004" and refused.errors[0].detail == "DUPLICATE_MESSAGE_ID"
     assert count(engine, messages) == 1
+
+
+async def test_certificate_from_the_smp_ca_of_the_same_root(make_client, engine, tenant):
+    """Peppol-like hierarchy: root -> AP CA and root -> SMP CA, AP trust = root + AP CA. A leaf of
+    the SMP CA (same root, CN looks like a seat id) must not sign AS4 messages."""
+    root = make_ca("TEST ROOT CA", now=NOW)
+    ap_ca = make_ca("TEST AP CA", now=NOW, issuer=root)
+    smp_ca = make_ca("TEST SMP CA", now=NOW, issuer=root)
+    trust = TrustStore((root.cert, ap_ca.cert))
+    us = make_ap_cert("PNO000002", ap_ca, now=NOW)
+    local = Pki(ap_ca, make_ap_cert("PNO000001", ap_ca, now=NOW), us, trust)
+    t, _ = tenant
+    add_participant(engine, ParticipantId.parse(C4), t.name)
+    client = await make_client(identity=ApIdentity("PNO000002", us.key, us.cert, trust))
+    smp_signed = build(local, signer=make_ap_cert("PNO000001", smp_ca, now=NOW))
+    err = await assert_rejected(client, engine, local, smp_signed.read_bytes(), smp_signed.content_type, "EBMS:0101",
+                                ref=smp_signed.message_id)
+    assert "trusted" in err.description
+    good = build(local)  # the same sender with its AP CA certificate is received
+    resp, raw = await post(client, good.read_bytes(), good.content_type)
+    assert resp.status == 200 and parse_signal(raw, check_certificate=check_certificate_of(local)).is_receipt
