@@ -27,6 +27,7 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 
@@ -327,6 +328,36 @@ def _upsert_decision(conn: Connection, row, position: int, channel: str, state: 
     add_event(conn, row.id, f"channel-{state}", {"channel": channel, "reason": reason, "detail": detail}, now)
 
 
+# --- payments ------------------------------------------------------------------------------------
+
+#: a delivery in one of these states is open for payment (the document is delivered or opened)
+OPEN_FOR_PAYMENT = ("accepted", "delivered", "opened")
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+@dataclass(frozen=True)
+class OpenDocument:
+    delivery_id: str
+    channel: str
+    message_id: str
+    amount_ore: int | None
+    account: str | None  # the Norwegian account the invoice asks to be paid to, if it names one
+
+
+def _payment_facts(document: bytes) -> tuple[str | None, int | None, str | None]:
+    """(KID, amount payable in øre, kontonummer) of an invoice; None where it has none (credit notes,
+    other currencies and fractions of an øre have no amount a NOK payment can match)."""
+    try:
+        facts = extract_invoice_facts(document)
+    except InvoiceError:
+        return None, None, None
+    kid = "".join(facts.kid.split()) if facts.kid else None
+    ore = facts.payable_amount * 100
+    amount = (int(ore) if facts.requests_payment and facts.currency == "NOK" and ore == ore.to_integral_value()
+              else None)
+    return kid, amount, facts.kontonummer
+
+
 # --- the engine ----------------------------------------------------------------------------------
 
 
@@ -342,6 +373,7 @@ class RoutingEngine:
         self.owner = f"routing-{uuid.uuid4().hex[:12]}"
         self._render = render
         self._adapters: dict[tuple[str, str], ChannelAdapter] = {}
+        self._payment_facts: dict[str, tuple[str | None, int | None, str | None]] = {}  # document sha → facts
         self._waker = Waker()
 
     def wake(self) -> None:
@@ -571,6 +603,118 @@ class RoutingEngine:
             await run_db(self._tracked, d.id)
         return len(rows)
 
+    # -- payments settled to the issuer's account (OCR) -------------------------------------------
+
+    async def settle_once(self) -> int:
+        """Mark documents delivered on any channel `paid` from the tenant's OCR settlement files.
+
+        The OCR files come through the AvtaleGiro channel's incoming directory and hold every KID
+        payment to the agreement account. AvtaleGiro matches its own claims first; each payment it
+        could not match is offered once here, to the tenant's documents delivered on another channel
+        (see `_offer`). Returns the number of documents marked paid."""
+        done = 0
+        for tenant_id, config in await run_db(self._ocr_tenants):
+            try:
+                adapter = self.adapter(config, "avtalegiro")
+                if not hasattr(adapter, "routed_payments"):
+                    continue
+                await adapter.refresh()
+                pending = await asyncio.to_thread(adapter.routed_payments)
+                if not pending:
+                    continue
+                offers = []
+                fresh = [p for p in pending if p.routed is None]
+                if fresh:
+                    documents = await run_db(self._open_for_payment, tenant_id, {p.kid for p in fresh})
+                    offers = [self._offer(p, documents.get(p.kid, [])) for p in fresh]
+                assigned = await asyncio.to_thread(adapter.assign_routed_payments, offers) if offers else {}
+                todo = [(p, assigned[p.id]) for p in fresh if p.id in assigned]
+                todo += [(p, p.delivery_id) for p in pending if p.routed == "assigned" and p.delivery_id]
+                for p, delivery_id in todo:
+                    event = TrackEvent("paid", dt.datetime.combine(p.settlement_date, dt.time(0), OSLO),
+                                       p.describe(), p.amount)
+                    changed = await run_db(self.apply_event, delivery_id, event)
+                    state = await run_db(self._delivery_state, delivery_id)
+                    done += int(changed)
+                    await asyncio.to_thread(
+                        adapter.confirm_routed_payment, p.id, state == "paid",
+                        None if state == "paid" else f"{p.describe()}: document delivery {delivery_id} was no "
+                        f"longer open for payment (state {state}) when the payment was applied")
+            except Exception:
+                log.exception("settling OCR payments for tenant %s failed; tried again next round", tenant_id)
+        return done
+
+    def _ocr_tenants(self) -> list[tuple[str, RoutingConfig]]:
+        """Tenants with an AvtaleGiro channel configured (listed or not): they receive OCR files."""
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(select(tenant_routing.c.tenant_id, tenant_routing.c.config)))
+        out = []
+        for r in rows:
+            if isinstance(r.config, dict) and "avtalegiro" in (r.config.get("channels") or {}):
+                try:
+                    out.append((r.tenant_id, RoutingConfig.parse(r.config)))
+                except RoutingConfigError as exc:
+                    log.warning("tenant %s: routing configuration unusable: %s", r.tenant_id, exc)
+        return out
+
+    def _delivery_state(self, delivery_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(channel_deliveries.c.state)
+                                .where(channel_deliveries.c.id == delivery_id)).scalar()
+
+    def _open_for_payment(self, tenant_id: str, kids: set[str]) -> dict[str, list[OpenDocument]]:
+        """KID → the tenant's documents with that KID delivered on a channel other than AvtaleGiro and
+        not paid (delivery accepted, delivered or opened), oldest document first."""
+        out: dict[str, list[OpenDocument]] = {}
+        with self.engine.connect() as conn:
+            rows = list(conn.execute(
+                select(channel_deliveries.c.id, channel_deliveries.c.channel, channel_deliveries.c.message_id,
+                       messages.c.document_sha256)
+                .join(messages, messages.c.id == channel_deliveries.c.message_id)
+                .where(channel_deliveries.c.tenant_id == tenant_id, messages.c.tenant_id == tenant_id,
+                       channel_deliveries.c.channel != "avtalegiro",
+                       channel_deliveries.c.state.in_(OPEN_FOR_PAYMENT),
+                       messages.c.state.in_((DELIVERED, OPENED)))
+                .order_by(messages.c.created_at, messages.c.id)))
+            needles = [k.encode() for k in kids]
+            for r in rows:
+                facts = self._payment_facts.get(r.document_sha256)
+                if facts is None:
+                    document = self.payloads.get(conn, r.document_sha256) if r.document_sha256 else None
+                    if not document or not any(n in document for n in needles):
+                        continue  # cheap: a document without any of these KIDs in its bytes cannot match
+                    facts = _payment_facts(document)
+                    if len(self._payment_facts) > 50_000:
+                        self._payment_facts.clear()
+                    self._payment_facts[r.document_sha256] = facts
+                kid, amount_ore, account = facts
+                if kid in kids:
+                    out.setdefault(kid, []).append(OpenDocument(r.id, r.channel, r.message_id, amount_ore, account))
+        return out
+
+    @staticmethod
+    def _offer(p, documents: list[OpenDocument]):
+        """Which documents a payment pays: same KID, exactly the same amount, an invoice account (when it
+        names a Norwegian one) equal to the account the payment was settled to; the oldest first."""
+        from gateway.channels.avtalegiro.adapter import RoutedOffer
+
+        documents = [d for d in documents if d.amount_ore is not None]  # credit notes etc. are never paid
+        same_account = [d for d in documents if d.account in (None, p.account)]
+        exact = [d for d in same_account if d.amount_ore == p.amount_ore]
+        if exact:
+            return RoutedOffer(p.id, tuple(
+                (d.delivery_id, f"{p.describe()}: pays document {d.message_id} delivered by {d.channel}")
+                for d in exact))
+        if same_account:
+            expected = ", ".join(f"document {d.message_id} ({d.channel}) {d.amount_ore}" for d in same_account)
+            return RoutedOffer(p.id, (), "amount_mismatch",
+                               f"paid {p.amount_ore} øre; open invoice(s) with KID {p.kid} expect: {expected} øre "
+                               f"({p.detail})")
+        if documents:
+            names = ", ".join(f"document {d.message_id} names account {d.account}" for d in documents)
+            return RoutedOffer(p.id, (), None, f"{p.detail}; settled to account {p.account}, but {names}")
+        return RoutedOffer(p.id)
+
     async def run_once(self) -> int:
         rows = await run_db(self._claim)
         for row in rows:
@@ -582,14 +726,17 @@ class RoutingEngine:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        last_track = 0.0
+        last_track = last_settle = 0.0
 
         async def round_() -> int:
-            nonlocal last_track
+            nonlocal last_track, last_settle
             n = await self.run_once()
             if loop.time() - last_track >= min(self.track_interval, 1.0):
                 last_track = loop.time()
                 await self.track_once()
+            if loop.time() - last_settle >= self.track_interval:
+                last_settle = loop.time()
+                await self.settle_once()
             return n
 
         try:

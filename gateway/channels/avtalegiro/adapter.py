@@ -15,8 +15,10 @@ if it already has them, so a claim is never debited twice.
 
 Tracking = OCR settlement files (transaction type 15 and any other OCR payment carrying the KID) are
 matched by exact KID and amount (`matching.py`) → `paid`; everything that does not match is stored
-and reported by `unmatched_payments()`, never dropped. Receipts (see `receipts.py`) give `delivered`
-(Nets accepted the claim) or `failed` (rejected with record and position, or not debited).
+and reported by `unmatched_payments()`, never dropped; those with a KID are first offered once to the
+invoices delivered on other channels (`routed_payments`, matched by `RoutingEngine.settle_once`).
+Receipts (see `receipts.py`) give `delivered` (Nets accepted the claim) or `failed` (rejected with
+record and position, or not debited).
 """
 
 from __future__ import annotations
@@ -240,6 +242,48 @@ class UnmatchedPaymentReport:
     @property
     def amount(self) -> Decimal:
         return _money(self.amount_ore)
+
+
+#: unmatched reasons a document delivered on another channel can still explain (see `routed_payments`)
+ROUTED_REASONS = ("unknown_kid", "amount_mismatch", "duplicate")
+
+
+@dataclass(frozen=True)
+class RoutedPayment:
+    """A settled payment offered to the documents delivered on other channels."""
+
+    id: int
+    kid: str
+    amount_ore: int
+    settlement_date: dt.date
+    transaction_type: int
+    source_file: str
+    account: str
+    reason: str | None
+    detail: str
+    delivery_id: str | None  # set when assigned
+    routed: str | None  # None: not offered yet; "assigned": paid not confirmed yet
+
+    @property
+    def amount(self) -> Decimal:
+        return _money(self.amount_ore)
+
+    def describe(self) -> str:
+        """The payment reference recorded with `paid` (the same words as for a claim)."""
+        return (f"settled {fmt.date(self.settlement_date)}: OCR transaction type {self.transaction_type:02d}, "
+                f"KID {self.kid}, {fmt.money(_money(self.amount_ore), 'NOK')} ({self.source_file}, "
+                f"payment {self.id} to account {self.account})")
+
+
+@dataclass(frozen=True)
+class RoutedOffer:
+    """What the routing engine found for a payment: candidates (delivery id, detail) best first; else
+    the reason and detail it stays unmatched with (None: keep the ones it has)."""
+
+    payment_id: int
+    candidates: tuple[tuple[str, str], ...] = ()
+    reason: str | None = None
+    detail: str | None = None
 
 
 def _add_months(d: dt.date, months: int) -> dt.date:
@@ -782,6 +826,74 @@ class AvtaleGiroAdapter(ChannelAdapter):
                                               r["reason"], r["detail"], r["source_file"], r["account"],
                                               data.get("payer_account")))
         return out
+
+    # -- payments for invoices delivered on other channels -------------------------------------------
+    #
+    # The OCR file holds every KID payment to the agreement account, also for invoices the routing
+    # engine delivered by eFaktura, Digipost, e-mail, SMS or print. A payment no claim explains is
+    # offered once to the routing engine (`RoutingEngine.settle_once`), which looks for such a
+    # document; the assignment is recorded here first (`assign_routed_payments`), the document is
+    # marked paid, then the assignment is confirmed (`confirm_routed_payment`): a crash in between
+    # re-applies an assignment, never a second payment.
+
+    def routed_payments(self) -> list[RoutedPayment]:
+        """Payments to offer to documents delivered on other channels, oldest first: unmatched to the
+        agreement account with a KID (`unknown_kid`, `amount_mismatch`, `duplicate` of a paid claim, but
+        not a transaction already read from an earlier file), not offered before; and assignments whose
+        `paid` was not confirmed yet (`routed == "assigned"`)."""
+        reasons = ",".join("?" * len(ROUTED_REASONS))
+        with self.store.connect() as db:
+            rows = db.execute(
+                "SELECT p.* FROM payments p WHERE p.account = ? AND ((p.status = 'unmatched' AND p.routed IS NULL "
+                f"AND p.reason IN ({reasons}) AND p.kid != '' AND p.amount_ore > 0 AND NOT EXISTS "
+                "(SELECT 1 FROM payments q WHERE q.identity = p.identity AND q.id < p.id)) "
+                "OR (p.status = 'matched' AND p.routed = 'assigned')) ORDER BY p.id",
+                (self.config.account, *ROUTED_REASONS)).fetchall()
+        return [RoutedPayment(r["id"], "".join(r["kid"].split()), r["amount_ore"],
+                              dt.date.fromisoformat(r["settlement_date"]), r["transaction_type"], r["source_file"],
+                              r["account"], r["reason"], r["detail"], r["delivery_id"], r["routed"]) for r in rows]
+
+    def assign_routed_payments(self, offers: list[RoutedOffer]) -> dict[int, str]:
+        """Record each offered payment as paying the first of its candidates (routed delivery ids, in
+        order of preference) that no other payment pays; a payment left without one stays unmatched
+        with the offer's reason and detail. Returns payment id → delivery id. A payment another
+        worker decided meanwhile is left alone."""
+        assigned: dict[int, str] = {}
+        changed = False
+        with self.store.transaction() as db:
+            for offer in offers:
+                row = db.execute("SELECT status, routed FROM payments WHERE id = ?", (offer.payment_id,)).fetchone()
+                if row is None or row["status"] != "unmatched" or row["routed"] is not None:
+                    continue
+                for delivery_id, detail in offer.candidates:
+                    if db.execute("SELECT 1 FROM payments WHERE delivery_id = ? AND status = 'matched' LIMIT 1",
+                                  (delivery_id,)).fetchone():
+                        continue  # paid by another payment (of this batch or an earlier one)
+                    # the reason stays: why no claim matched, and what it is again if the document is gone
+                    db.execute("UPDATE payments SET status = 'matched', detail = ?, delivery_id = ?, "
+                               "routed = 'assigned' WHERE id = ?", (detail, delivery_id, offer.payment_id))
+                    assigned[offer.payment_id] = delivery_id
+                    break
+                else:
+                    db.execute("UPDATE payments SET routed = 'none', reason = COALESCE(?, reason), "
+                               "detail = COALESCE(?, detail) WHERE id = ?",
+                               (offer.reason, offer.detail, offer.payment_id))
+                changed = True
+        if changed:
+            self._write_unmatched_report()
+        return assigned
+
+    def confirm_routed_payment(self, payment_id: int, paid: bool, detail: str | None = None) -> None:
+        """The routing engine marked the assigned document paid (`paid`), or found it no longer open:
+        then the payment goes back to the unmatched ones, with `detail`, and is not offered again."""
+        with self.store.transaction() as db:
+            if paid:
+                db.execute("UPDATE payments SET routed = 'applied' WHERE id = ? AND routed = 'assigned'", (payment_id,))
+                return
+            db.execute("UPDATE payments SET status = 'unmatched', routed = 'none', "
+                       "delivery_id = NULL, detail = COALESCE(?, detail) WHERE id = ? AND routed = 'assigned'",
+                       (detail, payment_id))
+        self._write_unmatched_report()
 
     def incoming_problems(self) -> list[dict[str, Any]]:
         """Incoming files we could not read (moved to `<archive>/rejected`), with the reasons."""

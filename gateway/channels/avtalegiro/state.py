@@ -12,7 +12,11 @@ Tables: ``counters``/``numbers`` (7-digit transmission and assignment numbers, n
 12 months + 1 day), ``deliveries`` (idempotency index: one claim file per delivery id, with the
 exact bytes), ``events`` (what tracking reports), ``mandates`` (the register built from Nets'
 mandate records), ``files`` (incoming files already processed, by SHA-256), ``payments`` (every
-settled OCR transaction, matched or not: never dropped).
+settled OCR transaction, matched or not: never dropped). ``payments.routed`` tracks the offer of a
+payment no claim explained to the documents delivered on other channels (see
+``AvtaleGiroAdapter.routed_payments``): NULL not offered yet, ``none`` offered and nothing matched,
+``assigned`` matched to a routed delivery (its ``delivery_id``) whose ``paid`` is not confirmed yet,
+``applied`` the document was marked paid.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ CREATE TABLE IF NOT EXISTS payments (
     id INTEGER PRIMARY KEY AUTOINCREMENT, identity TEXT NOT NULL, kid TEXT NOT NULL, amount_ore INTEGER NOT NULL,
     settlement_date TEXT NOT NULL, transaction_type INTEGER NOT NULL, account TEXT NOT NULL,
     source_file TEXT NOT NULL, status TEXT NOT NULL, reason TEXT, detail TEXT NOT NULL, delivery_id TEXT,
-    data TEXT NOT NULL);
+    data TEXT NOT NULL, routed TEXT);
 CREATE INDEX IF NOT EXISTS payments_identity ON payments (identity);
 """
 
@@ -110,6 +114,12 @@ class StateStore:
         with self.connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            if "routed" not in {r["name"] for r in db.execute("PRAGMA table_info(payments)")}:
+                try:  # a state file from before payments were offered to routed documents
+                    db.execute("ALTER TABLE payments ADD COLUMN routed TEXT")
+                except sqlite3.OperationalError as exc:  # another worker added it first
+                    if "duplicate column" not in str(exc):
+                        raise
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
