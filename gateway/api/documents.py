@@ -91,6 +91,9 @@ async def submit_document(request: web.Request) -> web.Response:
     if not report["valid"]:
         raise ApiError(422, "invalid-document", f"the document has {len(report['errors'])} fatal error(s); "
                        "nothing was queued", details=report)
+    if (report.get("document_type") or {}).get("sbdh"):
+        raise ApiError(422, "unroutable-document", "send the business document itself, not a "
+                       "StandardBusinessDocument: the gateway builds the SBDH from the document and options")
     try:
         ids = identifiers_from_ubl(upload.data)
     except IdentifierError as exc:

@@ -167,3 +167,23 @@ async def test_listing_filters_and_cursor(api, invoice):
     assert (await (await client.get("/api/v1/documents?sender=0192:974760673", headers=auth)).json())["items"] == []
     resp = await client.get("/api/v1/documents?receiver=0192:923609017", headers=auth)
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "invalid-filter"
+
+
+async def test_a_standard_business_document_is_refused_at_submission(api, invoice):
+    """The gateway builds the SBDH itself; an SBD-wrapped invoice validates (the validator unwraps it)
+    but would be wrapped a second time by the outbox worker and could never be sent."""
+    import datetime as dt
+
+    from gateway.sbdh import build_sbd
+
+    client, auth = api
+    sbd = build_sbd(invoice, sender="0192:123456785", receiver="0192:987654325",
+                    document_id="urn:oasis:names:specification:ubl:schema:xsd:Invoice-2::Invoice##urn:cen.eu:en16931:"
+                                "2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0::2.1",
+                    process_id="urn:fdc:peppol.eu:2017:poacc:billing:01:1.0", country_c1="NO",
+                    creation_date_time=dt.datetime.now(dt.timezone.utc))
+    resp = await client.post("/api/v1/documents", data=sbd, headers=auth)
+    body = await resp.json()
+    assert resp.status == 422, body
+    assert body["error"]["code"] == "unroutable-document" and "StandardBusinessDocument" in body["error"]["message"]
+    assert await _listing(client, auth) == []
