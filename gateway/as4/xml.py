@@ -75,4 +75,7 @@ def get_wsu_id(el: etree._Element) -> str | None:
 
 
 def text(el: etree._Element | None) -> str:
-    return (el.text or "").strip() if el is not None else ""
+    """The element's string value, stripped: all its text, without comments and PIs. Never just
+    `el.text`: exclusive C14N drops comments, so `a<!---->b` is signed as "ab" and must read as "ab"
+    (else a comment slipped into a signed value truncates it without breaking the signature)."""
+    return "".join(el.itertext()).strip() if el is not None else ""

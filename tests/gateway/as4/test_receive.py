@@ -583,3 +583,16 @@ def test_plain_soap_body_from_a_file_is_read_only_up_to_the_cap(pki, tmp_path):
         tracemalloc.stop()
     assert (e.code, e.check) == ("EBMS:0007", "soap-size")
     assert peak < 5_000_000, peak
+
+
+def test_comment_inside_a_signed_header_value_does_not_truncate_it(pki, sbd):
+    """exc-c14n drops comments, so a comment can be slipped into a signed value without breaking
+    the signature; the value read must be the signed one (XPath string value), not the text before
+    the comment (the SAML comment-truncation attack; here it changed the MessageId of a replay)."""
+    out = build(pki, sbd, conversation_id="conv-1")
+    body = out.read_bytes()
+    body = body.replace(b">msg-1@sendgw.test<", b">msg-1<!-- x -->@sendgw.test<", 1)
+    body = body.replace(b">" + C4.encode() + b"<", b">0192:<!---->987654325<", 1)
+    rec = receive(pki, body, out.content_type)
+    assert rec.header.message_id == "msg-1@sendgw.test"
+    assert rec.header.final_recipient == C4

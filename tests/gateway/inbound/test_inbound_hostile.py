@@ -559,3 +559,19 @@ async def test_certificate_from_the_smp_ca_of_the_same_root(make_client, engine,
     good = build(local)  # the same sender with its AP CA certificate is received
     resp, raw = await post(client, good.read_bytes(), good.content_type)
     assert resp.status == 200 and parse_signal(raw, check_certificate=check_certificate_of(local)).is_receipt
+
+
+async def test_replay_with_a_comment_in_the_message_id_is_a_duplicate(gw, engine, pki):
+    """A captured message re-posted with a comment slipped into its signed MessageId: the signature
+    still verifies (exc-c14n drops comments), so it must still be the same MessageId (the stored
+    receipt again), not a new message that bypasses duplicate detection."""
+    out = build(pki)
+    body = out.read_bytes()
+    resp, receipt = await post(gw, body, out.content_type)
+    assert resp.status == 200
+    local, domain = out.message_id.split("@")
+    replay = body.replace(f">{out.message_id}<".encode(), f">{local}<!-- -->@{domain}<".encode(), 1)
+    assert replay != body
+    resp, raw = await post(gw, replay, out.content_type)
+    assert resp.status == 200 and raw == receipt
+    assert count(engine, messages) == 1
