@@ -105,10 +105,35 @@ def _parties(el: etree._Element | None) -> tuple[tuple[tuple[str, str | None], .
     return ids, text(el.find(EB + "Role"))
 
 
+# ebMS 3 Core schema: children that occur at most once (a second copy would be silently ignored).
+_AT_MOST_ONCE = {
+    "UserMessage": ("MessageInfo", "PartyInfo", "CollaborationInfo", "MessageProperties", "PayloadInfo"),
+    "MessageInfo": ("Timestamp", "MessageId", "RefToMessageId"),
+    "PartyInfo": ("From", "To"),
+    "From": ("Role",),
+    "To": ("Role",),
+    "CollaborationInfo": ("AgreementRef", "Service", "Action", "ConversationId"),
+    "PartInfo": ("PartProperties",),
+}
+
+
+def _check_repeated(um: etree._Element) -> None:
+    for el in um.iter(etree.Element):
+        once = _AT_MOST_ONCE.get(etree.QName(el).localname) if el.tag.startswith(EB) else None
+        if not once:
+            continue
+        names = [etree.QName(c).localname for c in el if isinstance(c.tag, str) and c.tag.startswith(EB)]
+        for name in once:
+            if names.count(name) > 1:
+                raise invalid_header(f"eb:{name} occurs more than once in eb:{etree.QName(el).localname}",
+                                     "repeated-element")
+
+
 def read_header(messaging: etree._Element) -> UserMessageHeader:
     """Read the header values. Only presence/shape is enforced here (0009/0003); the Peppol
     P-Mode rules are checked by `usermessage.check_pmode`."""
     um = user_message_of(messaging)
+    _check_repeated(um)
     mi = um.find(EB + "MessageInfo")
     message_id = text(mi.find(EB + "MessageId")) if mi is not None else ""
     if not message_id:

@@ -596,3 +596,17 @@ def test_comment_inside_a_signed_header_value_does_not_truncate_it(pki, sbd):
     rec = receive(pki, body, out.content_type)
     assert rec.header.message_id == "msg-1@sendgw.test"
     assert rec.header.final_recipient == C4
+
+
+@pytest.mark.parametrize("path", [".//eb:MessageId", ".//eb:Action", ".//eb:Service", ".//eb:To/eb:Role",
+                                  ".//eb:ConversationId", ".//eb:CollaborationInfo", ".//eb:To"])
+def test_repeated_single_header_element(pki, sbd, path):
+    """A second copy of an element the ebMS schema allows once was silently ignored (the first
+    one won); it is an invalid header (EBMS:0009, as the `as4` library answers)."""
+    m = Mutable(build(pki, sbd))
+    el = m.find(path)
+    el.addnext(etree.fromstring(etree.tostring(el)))
+    m.resign(pki.sender.key)
+    e = rejected(pki, *m.pack())
+    assert (e.code, e.check) == ("EBMS:0009", "repeated-element")
+    assert e.ref_to_message_id == "msg-1@sendgw.test"
