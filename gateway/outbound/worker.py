@@ -17,11 +17,13 @@ document delivered. Failures are classified:
 from __future__ import annotations
 
 import asyncio
+import codecs
 import datetime as dt
 import hashlib
 import json
 import logging
 import random
+import re
 import ssl
 import time
 import uuid
@@ -103,6 +105,36 @@ class CircuitBreaker:
         self._failures[url] = n
         if n >= self.threshold:
             self._open_until[url] = self.clock() + self.seconds
+
+
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+_XML_DECLARATION = re.compile(r"^<\?xml[^>]*\?>")
+_ENCODING_IN_DECLARATION = re.compile(rb"""^<\?xml\s[^>]*?encoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]*)["']""")
+_DECLARED_ENCODING = re.compile(r"""(\sencoding\s*=\s*)(["'])[^"']*\2""")
+
+
+def utf8_document(document: bytes) -> bytes:
+    """The business document as UTF-8 without a byte order mark.
+
+    The SBD around it (and so the Peppol payload) is UTF-8, while the validator accepts a BOM and
+    any declared encoding. A UTF-8 document without a BOM (the usual case) is returned unchanged;
+    otherwise the text is re-encoded and the declaration's encoding set to UTF-8."""
+    for bom, encoding in _BOMS:
+        if document.startswith(bom):
+            text = document[len(bom):].decode(encoding)
+            break
+    else:
+        declared = _ENCODING_IN_DECLARATION.match(document[:2048])
+        encoding = declared.group(1).decode("ascii") if declared else "utf-8"
+        if codecs.lookup(encoding).name == "utf-8":
+            return document
+        text = document.decode(encoding)
+    declaration = _XML_DECLARATION.match(text)
+    if declaration:
+        fixed = _DECLARED_ENCODING.sub(r'\1"UTF-8"', declaration.group(0), count=1)
+        text = fixed + text[declaration.end():]
+    return text.encode("utf-8")
 
 
 def _fingerprint(cert: x509.Certificate) -> str:
@@ -256,7 +288,7 @@ class OutboundWorker:
         process = ProcessId.parse(row.process)
         doctype = DocumentTypeId.parse(row.document_type)
         # the SBDH names the same schemes as eb:Action / eb:Service@type (receivers cross-check them)
-        sbd = build_sbd(document, sender=ParticipantId.parse(row.sender).value,
+        sbd = build_sbd(utf8_document(document), sender=ParticipantId.parse(row.sender).value,
                         receiver=ParticipantId.parse(row.receiver).value,
                         document_id=doctype.value, document_id_scheme=doctype.scheme,
                         process_id=process.value, process_scheme=process.scheme, country_c1="NO",

@@ -91,3 +91,36 @@ async def test_sbdh_names_the_same_identifier_schemes_as_the_as4_header(sender, 
     sb = parse_sbdh(receiver.payloads[details["as4_message_id"]])
     assert sb.action == details["document_type"]
     assert f"{sb.process_scheme}::{sb.process_id}" == details["process"]
+
+
+def _encoded(invoice: bytes, kind: str) -> bytes:
+    text = invoice.decode("utf-8").replace("<cbc:Name>John Doe</cbc:Name>", "<cbc:Name>Bjørn Ødegård</cbc:Name>", 1)
+    assert "Bjørn" in text
+    if kind == "bom":
+        return b"\xef\xbb\xbf" + text.encode("utf-8")
+    if kind == "latin-1":
+        return text.replace('encoding="UTF-8"', 'encoding="ISO-8859-1"', 1).encode("iso-8859-1")
+    if kind == "utf-16":
+        return text.replace('encoding="UTF-8"', 'encoding="UTF-16"', 1).encode("utf-16")
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["bom", "latin-1", "utf-16"])
+async def test_documents_in_other_encodings_are_sent_as_utf8(sender, receiver_factory, invoice, kind):
+    """The validator accepts a BOM and any declared encoding; the SBD (and so the Peppol payload) is
+    UTF-8. Such a document must be delivered with its text intact, not fail on every attempt (BOM,
+    UTF-16) or be sent as invalid UTF-8 (Latin-1)."""
+    from lxml import etree
+
+    start, auth = sender
+    receiver = await receiver_factory()
+    client = await start(receiver)
+    status, body = await submit(client, auth, _encoded(invoice, kind))
+    assert status == 202, body
+    details = await settle(client, auth, body["id"])
+    assert details["state"] == "delivered", details
+    sbd = receiver.payloads[details["as4_message_id"]]
+    sbd.decode("utf-8")  # strictly UTF-8
+    root = etree.fromstring(sbd)
+    names = root.xpath("//*[local-name()='Name']/text()")
+    assert "Bjørn Ødegård" in names
