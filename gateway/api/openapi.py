@@ -182,7 +182,10 @@ DOCUMENT = {
         "created_at": {"type": "string", "format": "date-time"},
         "updated_at": {"type": "string", "format": "date-time"},
         "endpoint": {"type": ["string", "null"]},
-        "attempts": {"type": "integer"},
+        "attempt_count": {"type": "integer"},
+        "attempts": {"type": "array", "items": {"type": "object"},
+                     "description": "GET /api/v1/documents/{id} only: one item per attempt with timestamps, "
+                                    "outcome, HTTP status and error"},
         "last_error": {"type": ["string", "null"]},
         "links": {"type": "object"},
     },

@@ -110,7 +110,7 @@ def _print_details(d: dict) -> None:
     print(f"  receiver   {d.get('receiver')}")
     print(f"  endpoint   {d.get('endpoint') or '-'}")
     print(f"  message id {d.get('as4_message_id')}")
-    for a in d.get("attempt_log", []):
+    for a in d.get("attempts", []):
         http = f"HTTP {a['http_status']}" if a.get("http_status") else "-"
         print(f"  attempt {a['number']}  {a['started_at']}  {a.get('outcome') or 'in flight'}  {http}"
               + (f"  {a['error']}" if a.get("error") else ""))

@@ -344,12 +344,15 @@ class OutboundWorker:
             return Outcome("delivered", "receipt verified", status, receipt=answer)
         except EbmsError as exc:
             if exc.peer:
+                # An error signal is final whether or not it was signed (it came over TLS from the
+                # endpoint the signed SMP data named); the reason says when it was not signed.
+                unsigned = "" if exc.authenticated else " (unsigned error signal)"
                 if exc.is_not_serviced:
-                    return Outcome("not-serviced", f"{exc.code} {exc.detail}", status, signal=answer)
+                    return Outcome("not-serviced", f"{exc.code} {exc.detail}{unsigned}", status, signal=answer)
                 if "duplicate" in f"{exc.reason} {exc.detail} {exc.short_description}".lower():
                     return Outcome("delivered", f"receiver reports a duplicate ({exc.code}): it already has the "
-                                                "message", status, signal=answer)
-                return Outcome("permanent", f"error signal {exc.code}: {exc.reason}", status, signal=answer)
+                                                f"message{unsigned}", status, signal=answer)
+                return Outcome("permanent", f"error signal {exc.code}: {exc.reason}{unsigned}", status, signal=answer)
             if status >= 500 or status in (408, 429):
                 return Outcome("transient", f"HTTP {status} without a valid signal", status)
             if status >= 300:

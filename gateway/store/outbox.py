@@ -192,7 +192,7 @@ def document_summary(row) -> dict[str, Any]:
         "created_at": row.created_at.isoformat(),
         "updated_at": row.updated_at.isoformat(),
         "endpoint": row.endpoint_url,
-        "attempts": row.attempts,
+        "attempt_count": row.attempts,
         "last_error": row.last_error,
         "links": {"self": f"/api/v1/documents/{row.id}",
                   "receipt": f"/api/v1/documents/{row.id}/evidence/receipt",
@@ -211,7 +211,7 @@ def decisions_of(conn: Connection, message_id: str) -> list[dict[str, Any]]:
 
 def document_details(conn: Connection, row) -> dict[str, Any]:
     out = document_summary(row)
-    out["attempt_log"] = attempts_of(conn, row.id)
+    out["attempts"] = attempts_of(conn, row.id)
     out["events"] = events_of(conn, row.id)
     out["decisions"] = decisions_of(conn, row.id)
     out["evidence"] = [{"kind": e.kind, "media_type": e.media_type, "sha256": e.payload_sha256,

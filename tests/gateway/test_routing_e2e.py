@@ -181,7 +181,7 @@ async def test_not_serviced_on_peppol_hands_over_to_the_fallback(make_client, en
 
             final = await until(delivered)
             assert receiver.requests == 1
-            assert [a["outcome"] for a in final["attempt_log"]] == ["not-serviced"]
+            assert [a["outcome"] for a in final["attempts"]] == ["not-serviced"]
             assert [(d["channel"], d["state"]) for d in final["decisions"]] == [("email", "accepted")]
             assert len(smtp.received) == 1 and smtp.received[0].rcpt_tos == ["innkjop@kunde.no"]
     finally:

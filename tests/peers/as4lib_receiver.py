@@ -18,8 +18,9 @@ from gateway.as4 import EbmsError, build_error_signal
 
 class As4LibReceiver:
     """`script` is a list of behaviours for the first requests: "503", "timeout", "drop",
-    "error" (a signed EBMS:0101 error signal), "not-serviced", "bad-receipt" (a receipt whose
-    signature no longer verifies); after the script every request gets a real receipt."""
+    "error" (a signed EBMS:0101 error signal), "forged-error" (the same with a signature that no
+    longer verifies), "not-serviced", "bad-receipt" (a receipt whose signature no longer verifies);
+    after the script every request gets a real receipt."""
 
     def __init__(self, seat_id: str, key, cert, ca_cert, script: list[str] | None = None, delay: float = 0.0):
         self.seat_id, self.key, self.cert, self.ca_cert = seat_id, key, cert, ca_cert
@@ -52,12 +53,14 @@ class As4LibReceiver:
         if action == "drop":
             request.transport.close()
             return web.Response(status=500)
-        if action in ("error", "not-serviced"):
+        if action in ("error", "forged-error", "not-serviced"):
             err = (EbmsError("EBMS:0004", "not here", detail="PEPPOL:NOT_SERVICED") if action == "not-serviced"
                    else EbmsError("EBMS:0101", "signature rejected by the receiver"))
             signal = build_error_signal(err, message_id=f"{uuid.uuid4()}@peer", timestamp=dt.datetime.now(dt.UTC),
                                         signing_key=self.key, signing_cert=self.cert, ref_to_message_id=ex.message_id)
-            return web.Response(status=500 if action == "error" else 200, body=signal,
+            if action == "forged-error":
+                signal = signal.replace(b"<ds:SignatureValue>", b"<ds:SignatureValue>AAAA", 1)
+            return web.Response(status=200 if action == "not-serviced" else 500, body=signal,
                                 headers={"Content-Type": "application/soap+xml"})
         assert ex.message.parse_error is None, ex.message.parse_error
         if self.delay:

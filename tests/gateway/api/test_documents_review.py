@@ -63,11 +63,11 @@ async def test_status_document_fields_and_evidence_links(api, invoice):
     assert accepted["state"] == "queued"
     assert resp.headers["Location"] == accepted["links"]["self"]
     details = await (await client.get(accepted["links"]["self"], headers=auth)).json()
-    for key in ("state", "receiver", "endpoint", "attempts", "attempt_log", "as4_message_id", "evidence", "links",
+    for key in ("state", "receiver", "endpoint", "attempt_count", "attempts", "as4_message_id", "evidence", "links",
                 "last_error", "events"):
         assert key in details, key
     assert details["receiver"] == "iso6523-actorid-upis::0192:987654325"
-    assert details["state"] == "queued" and details["attempt_log"] == [] and details["endpoint"] is None
+    assert details["state"] == "queued" and details["attempts"] == [] and details["endpoint"] is None
     report = [e for e in details["evidence"] if e["kind"] == "validation-report"]
     assert len(report) == 1
     link = report[0]["url"]

@@ -138,7 +138,7 @@ async def test_open_breaker_holds_sends_without_contacting_the_endpoint(sender, 
         assert details, "the breaker never held the document"
         assert receiver.requests == 2  # the third attempt was held, not sent
         assert details["state"] in ("retrying", "sending")
-        assert [a["outcome"] for a in details["attempt_log"]] == ["transient", "transient"]
+        assert [a["outcome"] for a in details["attempts"]] == ["transient", "transient"]
         hold = next(e for e in details["events"] if e["kind"] == "held")
         assert "circuit breaker open" in hold["detail"]["reason"] and receiver.url in hold["detail"]["reason"]
         await asyncio.sleep(0.5)  # several more claim cycles: still nothing sent

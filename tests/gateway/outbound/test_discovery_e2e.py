@@ -95,7 +95,7 @@ async def test_delivered_to_the_endpoint_found_through_sml_and_smp(client, recei
     assert receiver.accepted == {details["as4_message_id"]: 1}
     assert local_net.dns.count(BUYER) > dns_before  # really asked the SML (DNS) ...
     assert local_net.smp.hit_count(metadata_url) >= 1  # ... and the SMP
-    assert [a["outcome"] for a in details["attempt_log"]] == ["delivered"]
+    assert [a["outcome"] for a in details["attempts"]] == ["delivered"]
     assert {"receipt", "as4-request"} <= {e["kind"] for e in details["evidence"]}
     receipt = await client.get(f"/api/v1/documents/{body['id']}/evidence/receipt", headers=auth)
     assert receipt.status == 200 and b"NonRepudiationInformation" in await receipt.read()
@@ -116,7 +116,7 @@ async def test_participant_not_in_dns_is_undeliverable_with_the_reason(client, r
     assert details["receiver"] == str(nobody)
     assert local_net.dns.count(nobody) >= 1
     assert receiver.requests == 0
-    assert [a["outcome"] for a in details["attempt_log"]] == ["not-serviced"]
+    assert [a["outcome"] for a in details["attempts"]] == ["not-serviced"]
 
 
 async def test_endpoint_certificate_from_an_untrusted_ca_is_not_used(client, receiver, local_net, pki, invoice):
@@ -132,10 +132,10 @@ async def test_endpoint_certificate_from_an_untrusted_ca_is_not_used(client, rec
     doc_id = (await resp.json())["id"]
     for _ in range(100):
         details = await (await client.get(f"/api/v1/documents/{doc_id}", headers=auth)).json()
-        if details["attempt_log"]:
+        if details["attempts"]:
             break
         await asyncio.sleep(0.05)
-    assert details["attempt_log"], details
+    assert details["attempts"], details
     assert details["state"] == "retrying"  # SMP data can be corrected: retried until the deadline
     assert "endpoint-certificate-untrusted" in details["last_error"], details["last_error"]
     assert receiver.requests == 0

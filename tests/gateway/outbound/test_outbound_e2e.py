@@ -99,7 +99,7 @@ async def test_submit_and_deliver(sender, receiver_factory, invoice):
     assert b"StandardBusinessDocumentHeader" in sbd and b"<cbc:ID>" in sbd
     assert details["receiver"] == f"iso6523-actorid-upis::{BUYER}"
     assert details["endpoint"] == receiver.url
-    assert [a["outcome"] for a in details["attempt_log"]] == ["delivered"]
+    assert [a["outcome"] for a in details["attempts"]] == ["delivered"]
     kinds = {e["kind"] for e in details["evidence"]}
     assert {"receipt", "as4-request", "validation-report"} <= kinds
     receipt = await client.get(f"/api/v1/documents/{body['id']}/evidence/receipt", headers=auth)
@@ -115,8 +115,8 @@ async def test_transient_failures_are_retried_with_the_same_message(sender, rece
     _, body = await submit(client, auth, invoice)
     details = await settle(client, auth, body["id"])
     assert details["state"] == "delivered", details
-    assert [a["outcome"] for a in details["attempt_log"]] == ["transient", "transient", "transient", "delivered"]
-    assert all(a["started_at"] for a in details["attempt_log"])
+    assert [a["outcome"] for a in details["attempts"]] == ["transient", "transient", "transient", "delivered"]
+    assert all(a["started_at"] for a in details["attempts"])
     assert set(receiver.message_ids) == {details["as4_message_id"]}
     assert len(set(receiver.body_hashes)) == 1  # identical bytes on every retry
     assert receiver.accepted[details["as4_message_id"]] == 1
@@ -124,6 +124,7 @@ async def test_transient_failures_are_retried_with_the_same_message(sender, rece
 
 @pytest.mark.parametrize("script, state, fragment, evidence", [
     (["error"], "failed", "EBMS:0101", "error-signal"),
+    (["forged-error"], "failed", "EBMS:0101: signature rejected by the receiver (unsigned error signal)", "error-signal"),
     (["not-serviced"], "undeliverable", "NOT_SERVICED", "error-signal"),
     (["bad-receipt"], "failed", "invalid receipt", None),
 ])
@@ -136,7 +137,7 @@ async def test_receiver_answers_that_end_the_attempts(sender, receiver_factory, 
     details = await settle(client, auth, body["id"])
     assert details["state"] == state, details
     assert fragment in details["last_error"]
-    assert len(details["attempt_log"]) == 1 and receiver.requests == 1
+    assert len(details["attempts"]) == 1 and receiver.requests == 1
     if evidence:
         assert evidence in {e["kind"] for e in details["evidence"]}
     assert "receipt" not in {e["kind"] for e in details["evidence"]}

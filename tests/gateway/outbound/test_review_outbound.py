@@ -53,7 +53,7 @@ async def test_an_unexpected_error_is_an_attempt_and_the_deadline_still_ends_it(
     assert status == 202, body
     details = await settle(client, auth, body["id"], timeout=10.0)
     assert details["state"] == "failed", details
-    log = details["attempt_log"]
+    log = details["attempts"]
     assert log and {a["outcome"] for a in log} == {"transient"}
     assert all("no RSA key" in a["error"] and a["finished_at"] for a in log)
     assert "deadline" in details["last_error"] and "internal error" in details["last_error"]
