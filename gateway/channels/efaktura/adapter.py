@@ -262,11 +262,18 @@ class EfakturaAdapter(ChannelAdapter):
             raise ChannelError("unsupported-document", "eFaktura carries payment claims only (no credit notes "
                                "or zero amounts)")
         problems: list[str] = []
-        try:
-            issuer = validate_orgnr(request.issuer_orgnr or cfg.issuer_orgnr)
-        except NorwegianIdError as exc:
-            problems.append(f"issuer orgnr: {exc.message}")
-            issuer = ""
+        # The claim is issued under the eFaktura agreement (`issuer_orgnr`): the same issuer the
+        # lookup and the blocked-issuer check used. MPS refuses an invoice from another seller.
+        issuer = cfg.issuer_orgnr
+        if request.issuer_orgnr:
+            try:
+                seller = validate_orgnr(request.issuer_orgnr)
+            except NorwegianIdError as exc:
+                problems.append(f"seller orgnr: {exc.message}")
+            else:
+                if seller != issuer:
+                    problems.append(f"seller orgnr {seller} is not the eFaktura issuer {issuer} of this "
+                                    "agreement")
         if inv.currency != "NOK":
             problems.append(f"currency {inv.currency}: eFaktura claims are in NOK")
         kid = inv.kid

@@ -172,6 +172,10 @@ async def test_invalid_data_rejected_locally_before_sending(sim, adapter):
     with pytest.raises(ChannelError) as err:
         adapter.render(request(Reachability.ok(), recipient=Recipient(name="X Y")))
     assert err.value.code == "not-reachable"
+    other_seller = dataclasses.replace(request(reach), issuer_orgnr="923609016")
+    with pytest.raises(ChannelError) as err:  # looked up and checked for blocks under the agreement's issuer
+        adapter.render(other_seller)
+    assert err.value.code == "invalid-data" and "is not the eFaktura issuer" in err.value.message
     assert sim.requests == []
 
 
