@@ -63,6 +63,8 @@ class EbmsError(Exception):
         if peer:
             short = short_description or short
             category = category_override or category
+        reason = _capped(reason)
+        detail = _capped(detail)
         super().__init__(f"{code} {short}: {reason}")
         self.code = code
         self.short_description = short
@@ -86,6 +88,16 @@ class EbmsError(Exception):
         if message_id and not self.ref_to_message_id:
             self.ref_to_message_id = message_id
         return self
+
+
+MAX_REASON_CHARS = 2000
+
+
+def _capped(text: str | None) -> str | None:
+    """Reasons can quote header values (up to the SOAP size cap): keep signals and logs bounded."""
+    if text is None or len(text) <= MAX_REASON_CHARS:
+        return text
+    return text[:MAX_REASON_CHARS] + f"… [{len(text) - MAX_REASON_CHARS} more characters]"
 
 
 def not_serviced(reason: str, ref_to_message_id: str | None = None) -> EbmsError:
