@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 
 from gateway.cli import main
+from gateway.discovery.sml import naptr_qname
 from gateway.discovery.smp import service_metadata_url
 
 from .conftest import (
     CREDIT_NOTE,
     INVOICE,
+    NOW,
     ZONE,
+    fresh_participant,
     service_group_xml,
     service_metadata_xml,
     sign,
@@ -156,3 +160,39 @@ certificate = "old.pem"
     path.write_text(path.read_text() + '\n[routes."0192:123456784"]\nurl = "https://x.test"\ncertificate = "old.pem"\n')
     assert main(["--config", str(path), "lookup", "9915:old", "--doctype", str(INVOICE)]) == 2
     assert "invalid-check-digit" in capsys.readouterr().err
+
+
+def _publish_window(local_net, pki, participant, **window):
+    local_net.dns.register(participant, local_net.smp.base)
+    xml = service_metadata_xml(participant, INVOICE, endpoint_url="https://ap.example.test/as4", cert_der=pki.ap.der, **window)
+    local_net.smp.put(service_metadata_url(local_net.smp.base, participant, INVOICE), sign(xml, pki.smp))
+
+
+def test_activation_window_shown_and_inactive_endpoint_is_exit_1(config, local_net, pki, capsys):
+    active, future = fresh_participant(), fresh_participant()
+    start, end = NOW - dt.timedelta(days=1), NOW + dt.timedelta(days=1)
+    _publish_window(local_net, pki, active, activation=start, expiration=end)
+    _publish_window(local_net, pki, future, activation=NOW + dt.timedelta(days=2))
+    assert main(["--config", config, "lookup", str(active), "--doctype", str(INVOICE), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["activation"].startswith(start.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert data["expiration"].startswith(end.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert {"smp_url", "endpoint_url", "transport_profile", "certificate"} <= set(data)
+    assert {"subject", "issuer", "not_before", "not_after"} <= set(data["certificate"])
+    assert main(["--config", config, "lookup", str(future), "--doctype", str(INVOICE), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["found"] is False and data["code"] == "endpoint-not-active"
+
+
+@pytest.mark.parametrize("what, code", [("servfail", "dns-servfail"), ("untrusted", "endpoint-certificate-untrusted")])
+def test_technical_and_trust_failures_are_exit_2(config, local_net, pki, capsys, what, code):
+    participant = fresh_participant()
+    if what == "servfail":
+        local_net.dns.servfail.add(naptr_qname(participant, ZONE))
+    else:
+        local_net.dns.register(participant, local_net.smp.base)
+        xml = service_metadata_xml(participant, INVOICE, endpoint_url="https://ap.example.test/as4", cert_der=pki.rogue_ap.der)
+        local_net.smp.put(service_metadata_url(local_net.smp.base, participant, INVOICE), sign(xml, pki.smp))
+    assert main(["--config", config, "lookup", str(participant), "--doctype", str(INVOICE), "--json"]) == 2
+    data = json.loads(capsys.readouterr().out)
+    assert data["code"] == code and data["retryable"] is (what == "servfail")
