@@ -27,12 +27,9 @@ from certs.devpki import make_ap_cert, make_ca  # noqa: E402
 from certs.trust import TrustStore  # noqa: E402
 from gateway.as4 import build_receipt, build_user_message, receive_user_message  # noqa: E402
 from gateway.sbdh import build_sbd  # noqa: E402
+from bench.benchlib import C1, C4, DOC, PROC  # noqa: E402
 
 NOW = dt.datetime.now(dt.timezone.utc)
-DOC = ("urn:oasis:names:specification:ubl:schema:xsd:Invoice-2::Invoice##urn:cen.eu:en16931:2017#compliant"
-       "#urn:fdc:peppol.eu:2017:poacc:billing:3.0::2.1")
-PROC = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
-C1, C4 = "0192:991825827", "0192:987654325"
 
 
 def invoice(size: int) -> bytes:

@@ -1,7 +1,9 @@
-"""Plumbing the benchmarks share: synthetic invoices, a throw-away database, ports, percentiles."""
+"""Plumbing the benchmarks share: identifiers, synthetic invoices, a throw-away database, ports,
+percentiles."""
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from pathlib import Path
@@ -11,6 +13,14 @@ import sqlalchemy as sa
 from gateway.store.db import make_engine, normalise_url
 from gateway.store.migrate import upgrade
 from gateway.store.schema import messages
+
+# Peppol BIS Billing 3.0 invoice: document type and process values (without their schemes), and
+# the sender (C1) and receiver (C4) participants (ICD 0192, without the scheme)
+DOC = ("urn:oasis:names:specification:ubl:schema:xsd:Invoice-2::Invoice##urn:cen.eu:en16931:2017#compliant"
+       "#urn:fdc:peppol.eu:2017:poacc:billing:3.0::2.1")
+PROC = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+C1, C4 = "0192:991825827", "0192:987654325"
+PG_DEFAULT = os.environ.get("SENDGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def invoice(size: int, n: int, tag: str = "BENCH") -> bytes:

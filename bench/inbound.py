@@ -45,15 +45,10 @@ from gateway.identifiers import ParticipantId  # noqa: E402
 from gateway.sbdh import build_sbd  # noqa: E402
 from gateway.store.participants import add_participant  # noqa: E402
 from gateway.store.tenants import create_tenant  # noqa: E402
-from bench.benchlib import Database, free_port, invoice, pct  # noqa: E402
+from bench.benchlib import C1, C4, DOC, PG_DEFAULT, PROC, Database, free_port, invoice, pct  # noqa: E402
 
 NOW = dt.datetime.now(dt.timezone.utc)
-DOC = ("urn:oasis:names:specification:ubl:schema:xsd:Invoice-2::Invoice##urn:cen.eu:en16931:2017#compliant"
-       "#urn:fdc:peppol.eu:2017:poacc:billing:3.0::2.1")
-PROC = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
-C1, C4 = "0192:991825827", "0192:987654325"
 SEAT, PEER = "PNO000001", "POP000099"
-PG_DEFAULT = os.environ.get("SENDGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 class Pki:

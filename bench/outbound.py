@@ -58,15 +58,12 @@ from gateway.store.participants import add_participant  # noqa: E402
 from gateway.store.payloads import PayloadStore  # noqa: E402
 from gateway.store.schema import messages  # noqa: E402
 from gateway.store.tenants import create_tenant  # noqa: E402
-from bench.benchlib import Database, free_port, invoice, pct  # noqa: E402
+from bench.benchlib import C1, C4, DOC, PG_DEFAULT, PROC, Database, free_port, invoice, pct  # noqa: E402
 
 NOW = dt.datetime.now(dt.timezone.utc)
-DOCTYPE = ("busdox-docid-qns::urn:oasis:names:specification:ubl:schema:xsd:Invoice-2::Invoice##"
-           "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0::2.1")
-PROCESS = "cenbii-procid-ubl::urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
-C1, C4 = "iso6523-actorid-upis::0192:991825827", "iso6523-actorid-upis::0192:987654325"
+DOCTYPE, PROCESS = f"busdox-docid-qns::{DOC}", f"cenbii-procid-ubl::{PROC}"
+SENDER, RECEIVER = f"iso6523-actorid-upis::{C1}", f"iso6523-actorid-upis::{C4}"
 SEAT, PEER = "PNO000001", "PNO000002"
-PG_DEFAULT = os.environ.get("SENDGW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 class Pki:
@@ -234,7 +231,7 @@ def start_workers(n: int, workdir: Path, db: Database, pki: Pki, receiver: Recei
         "outbound": {"allow_http": True, "concurrency": args.concurrency,
                      "per_endpoint_concurrency": args.concurrency, "lease_seconds": 120.0},
         "as4": {"tmp_dir": str(workdir / "tmp")},
-    }) + toml({f'routes."{C4.split("::")[1]}"': {"url": receiver.url, "certificate": str(pki.paths["peer.cert"])}}))
+    }) + toml({f'routes."{C4}"': {"url": receiver.url, "certificate": str(pki.paths["peer.cert"])}}))
     procs = []
     for i in range(n):
         log = open(workdir / f"worker{i}.log", "wb")
@@ -304,7 +301,7 @@ def run_one(kind: str, payload_mode: str, workers: int, args, pki: Pki, docs: li
         cpu0 = sample()
         def one(i: int) -> None:
             submit(db.engine, payloads, Submission(
-                tenant_id=tenant.id, document=docs[i], sender=C1, receiver=C4, document_type=DOCTYPE,
+                tenant_id=tenant.id, document=docs[i], sender=SENDER, receiver=RECEIVER, document_type=DOCTYPE,
                 process=PROCESS, report=report, options={}, idempotency_key=None, request_sha256=f"{i:064x}",
                 deadline=dt.timedelta(hours=1)), message_id_domain=SEAT.lower())
 
