@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -56,14 +57,10 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "storage: touches the database; runs on SQLite and PostgreSQL")
 
 
-@pytest.fixture(params=_backends())
-def db_url(request, tmp_path):
-    """A database URL with an empty database, for one backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/sendgw-test.db"
-        return
-    if request.param != "postgresql":
-        raise ValueError(f"unknown test database backend {request.param!r}")
+@contextlib.contextmanager
+def postgres_schema(prefix: str):
+    """The URL of a fresh schema on the test PostgreSQL server, dropped afterwards; None when the
+    server cannot be reached (a test failure when SENDGW_TEST_REQUIRE_POSTGRES=1)."""
     import uuid
 
     import sqlalchemy as sa
@@ -78,8 +75,9 @@ def db_url(request, tmp_path):
         admin.dispose()
         if os.environ.get("SENDGW_TEST_REQUIRE_POSTGRES") == "1":
             pytest.fail(f"PostgreSQL required but not reachable at {POSTGRES_URL}: {exc}")
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
-    schema = "t_" + uuid.uuid4().hex[:16]
+        yield None
+        return
+    schema = prefix + uuid.uuid4().hex[:16]
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in POSTGRES_URL else "?"
@@ -89,6 +87,20 @@ def db_url(request, tmp_path):
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=_backends())
+def db_url(request, tmp_path):
+    """A database URL with an empty database, for one backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/sendgw-test.db"
+        return
+    if request.param != "postgresql":
+        raise ValueError(f"unknown test database backend {request.param!r}")
+    with postgres_schema("t_") as url:
+        if url is None:
+            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
+        yield url
 
 
 @pytest.fixture

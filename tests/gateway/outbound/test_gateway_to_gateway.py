@@ -15,20 +15,18 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from gateway.cli import main
 from gateway.identifiers import ParticipantId
-from gateway.store.db import make_engine, normalise_url
+from gateway.store.db import make_engine
 from gateway.store.migrate import upgrade
 from gateway.store.participants import add_participant
 from gateway.store.tenants import create_tenant
-from tests.conftest import POSTGRES_URL
+from tests.conftest import postgres_schema
 from tests.gateway.outbound.workerproc import REPO, write_config
 
 A_PARTICIPANT, B_PARTICIPANT = "0192:123456785", "0192:987654325"
@@ -78,26 +76,8 @@ class Gateway:
 @pytest.fixture
 def pg_schema_url():
     """A fresh PostgreSQL schema, or a SQLite fallback when no server is reachable."""
-    admin = sa.create_engine(normalise_url(POSTGRES_URL), isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except Exception:
-        admin.dispose()
-        if os.environ.get("SENDGW_TEST_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL required but not reachable at {POSTGRES_URL}")
-        yield None
-        return
-    schema = "g2g_" + uuid.uuid4().hex[:12]
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in POSTGRES_URL else "?"
-    try:
-        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("g2g_") as url:
+        yield url
 
 
 @pytest.fixture
