@@ -20,8 +20,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiohttp import web
-
 from certs.trust import TrustStore
 from gateway.discovery.lookup import Discovery, DiscoveryConfig
 from gateway.discovery.smp import service_metadata_url
@@ -31,8 +29,8 @@ from tests.gateway.discovery.conftest import (
     ZONE,
     LocalDns,
     LocalSmp,
-    _DnsProtocol,
     issue,
+    serve,
     service_metadata_xml,
     sign,
 )
@@ -44,16 +42,7 @@ async def main(args: argparse.Namespace) -> None:
     smp_cert, ap_cert = issue("PNO000901", smp_ca, ca=False), issue("PNO000123", ap_ca, ca=False)
 
     dns_server, smp_server = LocalDns(), LocalSmp()
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(lambda: _DnsProtocol(dns_server), local_addr=("127.0.0.1", 0))
-    dns_server.port = transport.get_extra_info("sockname")[1]
-    app = web.Application()
-    app.router.add_route("GET", "/{tail:.*}", smp_server.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    smp_server.port = site._server.sockets[0].getsockname()[1]
+    transport, runner = await serve(dns_server, smp_server)
 
     total = args.cold + args.participants
     participants = [ParticipantId.parse(f"9915:bench-{i}") for i in range(total)]

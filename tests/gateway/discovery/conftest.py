@@ -12,6 +12,7 @@ import datetime as dt
 import socket
 import ssl
 import threading
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import dns.exception
@@ -345,6 +346,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+async def serve(dns_server: LocalDns, smp_server: LocalSmp, tls_dir: Path | None = None):
+    """Start the DNS server (UDP) and the SMP (HTTP, and HTTPS with `tls_dir`/{cert,key}.pem) on
+    free local ports of the running loop; returns (DNS transport, SMP runner) for shutting down."""
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: _DnsProtocol(dns_server), local_addr=("127.0.0.1", 0))
+    dns_server.port = transport.get_extra_info("sockname")[1]
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", smp_server.handle)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    smp_server.port = site._server.sockets[0].getsockname()[1]
+    if tls_dir is not None:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(tls_dir / "cert.pem", tls_dir / "key.pem")
+        tls_site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
+        await tls_site.start()
+        smp_server.tls_port = tls_site._server.sockets[0].getsockname()[1]
+    return transport, runner
+
+
 @pytest.fixture(scope="session")
 def local_net(pki: Pki, tmp_path_factory: pytest.TempPathFactory):
     dns_server, smp_server = LocalDns(), LocalSmp()
@@ -357,21 +380,7 @@ def local_net(pki: Pki, tmp_path_factory: pytest.TempPathFactory):
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
 
     async def start():
-        transport, _ = await loop.create_datagram_endpoint(lambda: _DnsProtocol(dns_server), local_addr=("127.0.0.1", 0))
-        dns_server.port = transport.get_extra_info("sockname")[1]
-        app = web.Application()
-        app.router.add_route("GET", "/{tail:.*}", smp_server.handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        smp_server.port = site._server.sockets[0].getsockname()[1]
-        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ctx.load_cert_chain(tls_dir / "cert.pem", tls_dir / "key.pem")
-        tls_site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
-        await tls_site.start()
-        smp_server.tls_port = tls_site._server.sockets[0].getsockname()[1]
-        state.update(transport=transport, runner=runner)
+        state["transport"], state["runner"] = await serve(dns_server, smp_server, tls_dir)
 
     def run():
         asyncio.set_event_loop(loop)
