@@ -27,7 +27,8 @@ from gateway.store.migrate import upgrade
 from gateway.store.participants import add_participant
 from gateway.store.tenants import create_tenant
 from tests.conftest import postgres_schema
-from tests.gateway.outbound.workerproc import REPO, write_config
+from tests.gateway.outbound.workerproc import REPO
+from tests.gateway.server_process import write_config
 
 A_PARTICIPANT, B_PARTICIPANT = "0192:123456785", "0192:987654325"
 

@@ -215,7 +215,7 @@ def test_sigterm_lets_documents_in_flight_finish(outbox, engine):
 
 
 def test_worker_without_an_ap_identity_refuses_to_start(outbox, tmp_path):
-    from tests.gateway.outbound.workerproc import write_config
+    from tests.gateway.server_process import write_config
 
     config = write_config(tmp_path / "bare.toml", {"database": {"url": f"sqlite:///{tmp_path}/bare.db"}})
     proc = outbox.start(config, "bare")

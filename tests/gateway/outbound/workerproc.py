@@ -4,7 +4,6 @@ a dev PKI and a config file on disk, documents queued straight into the outbox, 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import signal
 import subprocess
@@ -18,6 +17,7 @@ from sqlalchemy import func, select
 from certs.devpki import Issued, make_ap_cert, make_ca
 from gateway.store.outbox import Submission, submit
 from gateway.store.schema import messages
+from tests.gateway.server_process import write_config
 
 REPO = Path(__file__).resolve().parents[3]
 SELLER = "iso6523-actorid-upis::0192:123456785"
@@ -47,26 +47,6 @@ def write_pki(directory: Path, our_seat: str = "PNO000001", peer_seat: str = "PO
     for path, data in zip(paths, (ca.cert_pem(), us.key_pem(), us.cert_pem(), peer.cert_pem())):
         path.write_bytes(data)
     return Pki(ca, us, peer, *paths)
-
-
-def _toml(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    return json.dumps(str(value))  # a TOML basic string
-
-
-def write_config(path: Path, tables: dict[str, dict]) -> Path:
-    lines = []
-    for name, table in tables.items():
-        lines.append(f"[{name}]")
-        lines += [f"{k} = {_toml(v)}" for k, v in table.items()]
-        lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
 
 
 def worker_config(path: Path, *, db_url: str, payload_dir: Path, pki: Pki, receiver_url: str, **outbound) -> Path:
