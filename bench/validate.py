@@ -17,7 +17,8 @@ Documents (generated from the official Peppol `base-example.xml`, Billing 3.0.21
    `ValidationPool` with 1 and 2 workers (2 requests in flight per worker), and of the HTTP API
    (`POST /api/v1/validate` with a bearer token from `sendgw tenant create`, served by
    `gateway.app.create_app` with 1 and 2 validation workers, client: a raw-socket keep-alive
-   load generator in a separate process).
+   load generator in a separate process), and of the same API with workers that run only the bare
+   transforms (bench/floor_worker.py: the ceiling of the HTTP path, whatever the engine does).
    Target: pool / API with 2 workers >= 90% of the bare transforms in 2 processes.
 """
 
@@ -265,7 +266,8 @@ class ApiServer:
     """`gateway.app.create_app` on a free local port with a tenant token (None: no server yet)."""
 
     @classmethod
-    async def start(cls, cache: Path, workers: int) -> "ApiServer | None":
+    async def start(cls, cache: Path, workers: int, floor: bool = False) -> "ApiServer | None":
+        """`floor`: pool workers from bench/floor_worker.py (bare transforms only, see there)."""
         try:
             from gateway.app import create_app
             from gateway.config import load_settings
@@ -288,7 +290,16 @@ class ApiServer:
         settings.base_dir = tmp
         settings.validation.workers = workers
         settings.server.run_worker = False
-        self.runner = web.AppRunner(create_app(settings, run_workers=False), access_log=None)
+        self.pool = None
+        if floor:
+            from validation.pool import ValidationPool
+
+            class FloorPool(ValidationPool):
+                worker_module = "bench.floor_worker"
+
+            self.pool = FloorPool(cache, workers=workers)
+            await self.pool.start()
+        self.runner = web.AppRunner(create_app(settings, run_workers=False, validation=self.pool), access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
@@ -319,6 +330,8 @@ class ApiServer:
 
     async def stop(self) -> None:
         await self.runner.cleanup()
+        if self.pool is not None:
+            await self.pool.close()
 
 
 async def throughput(cache: Path, doc: Path, seconds: float, rounds: int, pool: bool, api: bool) -> dict:
@@ -339,9 +352,10 @@ async def throughput(cache: Path, doc: Path, seconds: float, rounds: int, pool: 
         if p is not None:
             await p.start()
         server = await ApiServer.start(cache, n) if api else None
+        floor = await ApiServer.start(cache, n, floor=True) if server is not None else None
         if api and server is None:
             print("  HTTP API: skipped (gateway.app not available)")
-        runs: dict[str, list[Measure]] = {"bare": [], "pool": [], "api": []}
+        runs: dict[str, list[Measure]] = {"bare": [], "pool": [], "api": [], "floor": []}
 
         async def call(p=p):
             r = await p.validate(data)
@@ -354,10 +368,12 @@ async def throughput(cache: Path, doc: Path, seconds: float, rounds: int, pool: 
                     runs["pool"].append(await _drive(call, seconds, 2 * n, lambda p=p: p.pids))
                 if server is not None:
                     runs["api"].append(await server.measure(doc, seconds, 2 * n))
+                    runs["floor"].append(await floor.measure(doc, seconds, 2 * n))
         finally:
             await bare.stop()
-            if server is not None:
-                await server.stop()
+            for s in (server, floor):
+                if s is not None:
+                    await s.stop()
             if p is not None:
                 await p.close()
         for kind, ms in runs.items():
@@ -375,10 +391,10 @@ async def throughput(cache: Path, doc: Path, seconds: float, rounds: int, pool: 
                         b.cpu_ms / m.cpu_ms for m, b in zip(ms, runs["bare"], strict=True))
         bare_cpu = result[f"bare_{n}_cpu_ms"]
         line = f"  {n} process(es)/worker(s): bare {result[f'bare_{n}']:6.1f} docs/s ({bare_cpu:.2f} ms CPU/doc)"
-        for kind in ("pool", "api"):
+        for kind, label in (("pool", "ValidationPool"), ("api", "HTTP API"), ("floor", "API, no engine")):
             if f"{kind}_{n}" in result:
                 rate, cpu = result[f"{kind}_{n}"], result[f"{kind}_{n}_cpu_ms"]
-                line += (f"\n      {'ValidationPool' if kind == 'pool' else 'HTTP API':<14} {rate:6.1f} docs/s"
+                line += (f"\n      {label:<14} {rate:6.1f} docs/s"
                          f" ({result[f'{kind}_{n}_share']:.0%} of bare), {cpu:.2f} ms CPU/doc"
                          f" ({result[f'{kind}_{n}_cpu_share']:.0%} of bare's documents per CPU-second)")
         print(line + f"\n      [medians of {rounds} alternating {seconds:g} s runs; shares: median of per-run ratios]",
@@ -422,6 +438,9 @@ def main() -> int:
             print(f"  {key.replace('_', ' with ')} workers >= 90% of bare in 2 processes: wall clock {share:.0%}"
                   f" -> {'met' if share >= 0.9 else 'NOT met'}; per CPU-second {cpu_share:.0%}"
                   f" -> {'met' if cpu_share >= 0.9 else 'NOT met'}")
+    if "floor_2" in tp:
+        print(f"  ceiling of the HTTP path: the API with workers that only run the bare transforms reached"
+              f" {tp['floor_2_share']:.0%} of bare (per CPU-second {tp['floor_2_cpu_share']:.0%})")
     if "api_2_client_cpu_ms" in tp:
         print(f"  (the HTTP client, a separate process on the same cores, used {tp['api_2_client_cpu_ms']:.2f} ms CPU/doc)")
     print(f"load average at end {result['load_average_end']:.2f}")

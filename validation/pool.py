@@ -164,6 +164,8 @@ class _Worker:
 class ValidationPool:
     """Validate documents in `workers` processes without blocking the event loop."""
 
+    worker_module = "validation.worker"  # run as `python -m MODULE FD CONFIG_JSON`
+
     def __init__(
         self,
         cache_dir: Path,
@@ -237,7 +239,7 @@ class ValidationPool:
         try:
             try:
                 proc = await loop.run_in_executor(None, lambda: subprocess.Popen(
-                    [sys.executable, "-m", "validation.worker", str(child_fd), cfg],
+                    [sys.executable, "-m", self.worker_module, str(child_fd), cfg],
                     pass_fds=(child_fd,), stdin=subprocess.DEVNULL, env=env, close_fds=True))
             except BaseException:
                 ours.close()
