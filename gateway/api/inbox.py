@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from aiohttp import web
 
@@ -18,17 +19,25 @@ routes = web.RouteTableDef()
 MAX_LIMIT = 200
 
 
+def query_value(request: web.Request, name: str, code: str) -> str | None:
+    """One query parameter; given twice it is refused rather than silently taking the first."""
+    values = request.query.getall(name, [])
+    if len(values) > 1:
+        raise ApiError(400, code, f"{name} given {len(values)} times; give it once")
+    return values[0] if values else None
+
+
 def page_args(request: web.Request, states) -> tuple[str | None, int, str | None]:
-    state = request.query.get("state") or None
+    state = query_value(request, "state", "invalid-state") or None
     if state and state not in states:
         raise ApiError(400, "invalid-state", f"state must be one of {', '.join(states)}")
-    try:
-        limit = int(request.query.get("limit", "50"))
-    except ValueError:
-        raise ApiError(400, "invalid-limit", "limit must be an integer") from None
+    raw = query_value(request, "limit", "invalid-limit") or "50"
+    if not re.fullmatch(r"[0-9]{1,6}", raw):  # int() would also take " 5", "+5" and "1_0"
+        raise ApiError(400, "invalid-limit", "limit must be an integer")
+    limit = int(raw)
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(400, "invalid-limit", f"limit must be between 1 and {MAX_LIMIT}")
-    return state, limit, request.query.get("cursor") or None
+    return state, limit, query_value(request, "cursor", "invalid-cursor") or None
 
 
 @routes.get("/api/v1/inbox")

@@ -54,11 +54,17 @@ def parse_period(query) -> tuple[dt.datetime, dt.datetime]:
         except ValueError:
             raise ApiError(400, "invalid-period", f"{name} must be YYYY-MM-DD or an ISO timestamp") from None
 
+    for name in ("from", "to"):
+        if len(query.getall(name, [])) > 1:
+            raise ApiError(400, "invalid-period", f"{name} given more than once")
     now = dt.datetime.now(dt.timezone.utc)
     end = parse(query["to"], "to") if query.get("to") else now
-    if query.get("to") and len(query["to"]) == 10:
-        end += dt.timedelta(days=1)  # a date means the whole day
-    start = parse(query["from"], "from") if query.get("from") else end - dt.timedelta(days=30)
+    try:
+        if query.get("to") and len(query["to"]) == 10:
+            end += dt.timedelta(days=1)  # a date means the whole day
+        start = parse(query["from"], "from") if query.get("from") else end - dt.timedelta(days=30)
+    except OverflowError:  # to=9999-12-31, or to=0001-01-01 without from
+        raise ApiError(400, "invalid-period", "the period reaches outside the years 1-9999") from None
     if start >= end:
         raise ApiError(400, "invalid-period", "from must be before to")
     return start, end

@@ -45,10 +45,17 @@ def _encode_cursor(created_at: dt.datetime, message_id: str) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
+    """Only what `_encode_cursor` makes: a zoned timestamp and a message UUID (a hand-made cursor
+    with a naive time or a NUL in the id would otherwise reach the database and fail there)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, mid = json.loads(raw)
-        return dt.datetime.fromisoformat(at), str(mid)
+        if not isinstance(at, str) or not isinstance(mid, str):
+            raise TypeError("cursor fields must be strings")
+        created_at = dt.datetime.fromisoformat(at)
+        if created_at.tzinfo is None:
+            raise ValueError("cursor time without a zone")
+        return created_at, str(uuid.UUID(mid))
     except (ValueError, TypeError) as exc:
         raise InvalidCursor("invalid cursor") from exc
 
