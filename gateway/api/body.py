@@ -6,11 +6,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from gateway.api.errors import ApiError
 
 CHUNK = 1 << 16
+OPTIONS_LIMIT = 1 << 20
 
 
 @dataclass
@@ -37,6 +38,16 @@ async def _read_limited(stream, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _read_part(part: BodyPartReader, limit: int, too_large: ApiError) -> bytes:
+    """A part's bytes, refused as soon as they pass `limit` (never buffered whole first)."""
+    data = bytearray()
+    while chunk := await part.read_chunk(CHUNK):
+        data += chunk
+        if len(data) > limit:
+            raise too_large
+    return bytes(data)
+
+
 async def read_upload(request: web.Request, limit: int, *, file_field: str = "file") -> Upload:
     """The document from the request: multipart part `file_field` (+ JSON part `options`) or the raw body."""
     if request.content_length is not None and request.content_length > limit + (1 << 20):
@@ -47,17 +58,15 @@ async def read_upload(request: web.Request, limit: int, *, file_field: str = "fi
             upload: Upload | None = None
             options: dict[str, Any] = {}
             while (part := await reader.next()) is not None:
+                if not isinstance(part, BodyPartReader):  # a nested multipart has no name to look for
+                    raise ApiError(400, "invalid-multipart", "nested multipart parts are not accepted")
                 if part.name == file_field:
-                    data = bytearray()
-                    while chunk := await part.read_chunk(CHUNK):
-                        data += chunk
-                        if len(data) > limit:
-                            raise _too_large(limit)
-                    upload = Upload(bytes(data), filename=part.filename)
+                    if upload is not None:
+                        raise ApiError(400, "invalid-multipart", f"more than one part named {file_field!r}")
+                    upload = Upload(await _read_part(part, limit, _too_large(limit)), filename=part.filename)
                 elif part.name == "options":
-                    raw = await part.read(decode=False)
-                    if len(raw) > 1 << 20:
-                        raise ApiError(413, "options-too-large", "the options part is larger than 1 MB")
+                    raw = await _read_part(part, OPTIONS_LIMIT, ApiError(
+                        413, "options-too-large", "the options part is larger than 1 MB"))
                     try:
                         options = json.loads(raw or b"{}")
                     except ValueError as exc:

@@ -11,8 +11,8 @@ from aiohttp import web
 from gateway.api.auth import current_tenant
 from gateway.api.body import read_upload
 from gateway.api.errors import ApiError
-from gateway.api.inbox import page_args
-from gateway.api.validate import run_validation
+from gateway.api.inbox import page_args, query_value
+from gateway.api.validate import rules_option, run_validation
 from gateway.identifiers import DocumentTypeId, IdentifierError, ParticipantId, ProcessId, identifiers_from_ubl
 from gateway.services import services
 from gateway.store.db import run_db
@@ -87,7 +87,7 @@ async def submit_document(request: web.Request) -> web.Response:
         if row is not None:
             return _accepted(row)
 
-    report = await run_validation(svc, upload.data, options.get("rules") or None)
+    report = await run_validation(svc, upload.data, rules_option(options))
     if not report["valid"]:
         raise ApiError(422, "invalid-document", f"the document has {len(report['errors'])} fatal error(s); "
                        "nothing was queued", details=report)
@@ -141,9 +141,9 @@ async def list_documents(request: web.Request) -> web.Response:
     state, limit, cursor = page_args(request, OUTBOX_STATES)
     parties = {}
     for name in ("sender", "receiver"):
-        if request.query.get(name):
+        if value := query_value(request, name, "invalid-filter"):
             try:
-                parties[name] = str(ParticipantId.parse(request.query[name]))
+                parties[name] = str(ParticipantId.parse(value))
             except IdentifierError as exc:
                 raise ApiError(400, "invalid-filter", f"{name}: {exc}") from exc
     try:

@@ -21,11 +21,19 @@ async def run_validation(svc, data: bytes, rules: str | None, fmt: str = "json")
         raise ApiError(exc.http_status, exc.code, str(exc)) from exc
 
 
+def rules_option(options: dict) -> str | None:
+    """`options.rules` of a multipart upload: a rule set id, or absent."""
+    rules = options.get("rules")
+    if rules is not None and not isinstance(rules, str):
+        raise ApiError(400, "invalid-options", "options.rules must be a string (a rule set id)")
+    return rules or None
+
+
 @routes.post("/api/v1/validate")
 async def validate(request: web.Request) -> web.StreamResponse:
     svc = services(request.app)
     upload = await read_upload(request, svc.settings.validation.max_bytes)
-    rules = request.query.get("rules") or upload.options.get("rules") or svc.settings.validation.default_rules or None
+    rules = request.query.get("rules") or rules_option(upload.options) or svc.settings.validation.default_rules or None
     fmt = request.query.get("format", "json")
     if fmt not in ("json", "svrl"):
         raise ApiError(400, "invalid-format", "format must be json or svrl")
