@@ -57,11 +57,17 @@ def verify_signature(secret: str, body: bytes, header: str) -> bool:
 
 
 def check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookUrlError("webhook url must be an absolute http:// or https:// URL")
     if len(url) > 2000:
         raise WebhookUrlError("webhook url is too long")
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise WebhookUrlError("webhook url must not contain spaces or control characters")
+    try:  # urlsplit and .port raise ValueError on a broken IPv6 literal or a port above 65535
+        parts = urlsplit(url)
+        host, _port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise WebhookUrlError(f"webhook url is not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise WebhookUrlError("webhook url must be an absolute http:// or https:// URL")
     return url
 
 
