@@ -71,9 +71,12 @@ def _decimal(value: Any, where: str) -> Decimal:
         d = Decimal(str(value))
     except InvalidOperation:
         raise RoutingConfigError(f"{where} must be a decimal amount in NOK, got {value!r}") from None
-    if d < 0 or d != d:
+    if not d.is_finite() or d < 0:  # NaN/Infinity, and 1e400 from JSON, would crash quantize()
         raise RoutingConfigError(f"{where} must be a non-negative amount")
-    return d.quantize(Decimal("0.0001"))
+    try:
+        return d.quantize(Decimal("0.0001"))
+    except InvalidOperation:
+        raise RoutingConfigError(f"{where} is too large") from None
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class RoutingConfig:
         unknown = set(data) - {"b2c", "b2b", "b2g", "channels", "print_cost_nok"}
         if unknown:
             raise RoutingConfigError(f"unknown field(s): {', '.join(sorted(unknown))}")
-        if "b2g" in data and list(data["b2g"]) != [PEPPOL]:
+        if "b2g" in data and data["b2g"] != [PEPPOL]:
             raise RoutingConfigError("b2g is always Peppol/EHF only and cannot be changed")
         lists = {}
         for seg in ("b2c", "b2b"):
@@ -176,7 +179,8 @@ def save_routing(engine: Engine, tenant_id: str, config: RoutingConfig) -> None:
 
 def merge_secrets(new: dict[str, Any], old: RoutingConfig) -> dict[str, Any]:
     """A PUT may send back masked secrets ("********") from a GET: keep the stored values."""
-    for name, setup in (new.get("channels") or {}).items():
+    channels = new.get("channels")
+    for name, setup in (channels.items() if isinstance(channels, dict) else ()):
         if isinstance(setup, dict) and isinstance(setup.get("settings"), dict) and name in old.channels:
             for k, v in setup["settings"].items():
                 if v == "********":

@@ -36,7 +36,7 @@ def parse_config(name: str, settings: dict[str, Any]) -> Any:
         return config_cls.from_dict(dict(settings))
     except ChannelError:
         raise
-    except (TypeError, ValueError, KeyError) as exc:
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:  # wrong JSON types
         raise ChannelError("invalid-config", f"{name}: {exc}") from exc
 
 
