@@ -53,6 +53,13 @@ REPORT = {
             "name": {"type": "string"}, "version": {"type": "string"}}}},
         "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ReportItem"}},
         "warnings": {"type": "array", "items": {"$ref": "#/components/schemas/ReportItem"}},
+        "document_type": {"type": "object", "description": "what was recognised: root, namespace, "
+                          "customization_id, profile_id, sbdh, encoding", "additionalProperties": {}},
+        "schematron_skipped": {"type": "boolean", "description": "the XSD failed, so Schematron did not run"},
+        "layers": {"type": "array", "items": {"type": "object", "properties": {
+            "name": {"type": "string"}, "kind": {"type": "string", "enum": ["xsd", "schematron"]},
+            "artefact": {"type": "string"}, "version": {"type": "string"}, "sha256": {"type": "string"},
+            "status": {"type": "string"}, "fatal": {"type": "integer"}, "warnings": {"type": "integer"}}}},
     },
 }
 
@@ -60,6 +67,17 @@ REPORT = {
 def _err(description: str) -> dict[str, Any]:
     return {"description": description,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+VALIDATION_UNAVAILABLE = _err("validation artefacts missing or validation timed out")
 
 
 XML_BODY = {
@@ -76,12 +94,12 @@ PATHS: dict[str, Any] = {
     "/health": {"get": {
         "summary": "Liveness and database check (no token needed)",
         "security": [],
-        "responses": {"200": {"description": "healthy"}, "503": {"description": "database unreachable"}},
+        "responses": {"200": _json("healthy", _ref("Health")), "503": _json("database unreachable", _ref("Health"))},
     }},
     "/api/v1/openapi.json": {"get": {
         "summary": "This document (no token needed)",
         "security": [],
-        "responses": {"200": {"description": "OpenAPI document"}},
+        "responses": {"200": _json("OpenAPI document", {"type": "object"})},
     }},
     "/api/v1/validate": {"post": {
         "summary": "Validate a document (XSD + Schematron) and return the report",
@@ -93,12 +111,12 @@ PATHS: dict[str, Any] = {
         ],
         "requestBody": XML_BODY,
         "responses": {
-            "200": {"description": "validation report (valid or not)",
-                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Report"}}}},
+            "200": {"description": "validation report (valid or not); SVRL with format=svrl",
+                    "content": {"application/json": {"schema": _ref("Report")}, "application/svrl+xml": {}}},
             "400": _err("not XML, forbidden XML (DTD/entities), or malformed request"),
-            "401": _err("missing or invalid bearer token"),
             "413": _err("document larger than [validation] max_bytes"),
             "422": _err("unknown document type or rule set"),
+            "503": VALIDATION_UNAVAILABLE,
         },
     }},
 }
@@ -122,7 +140,38 @@ INBOX_ITEM = {
     },
 }
 
-ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+EVENTS = {"type": "array", "items": {"type": "object", "properties": {
+    "at": {"type": "string", "format": "date-time"}, "kind": {"type": "string"}, "detail": {}}}}
+
+INBOX_DETAILS = {"allOf": [_ref("InboxItem"), {"type": "object", "properties": {
+    "conversation_id": {"type": ["string", "null"]},
+    "duplicate_of": {"type": ["string", "null"], "description": "an earlier message with the same InstanceIdentifier"},
+    "acknowledged_at": {"type": ["string", "null"], "format": "date-time"},
+    "validation": {"oneOf": [_ref("Report"), {"type": "null"}]},
+    "events": EVENTS,
+    "webhooks": {"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "string"}, "event": {"type": "string"}, "state": {"type": "string"},
+        "attempts": {"type": "integer"}, "last_status": {"type": ["integer", "null"]},
+        "last_error": {"type": ["string", "null"]}, "delivered_at": {"type": ["string", "null"]}}}},
+    "links": {"type": "object", "properties": {"document": {"type": "string"}, "ack": {"type": "string"}}},
+}}]}
+
+WEBHOOK = {"type": "object", "properties": {
+    "url": {"type": ["string", "null"]},
+    "secret": {"type": "string", "description": "PUT only: the new HMAC-SHA256 signing secret (shown once)"},
+    "signature_header": {"type": "string"},
+    "deliveries": {"type": "object", "additionalProperties": {"type": "integer"},
+                   "description": "GET only: delivery counts by state"},
+}}
+
+ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+
+
+def _page(item: str) -> dict[str, Any]:
+    return {"type": "object", "required": ["items", "next"], "properties": {
+        "items": {"type": "array", "items": _ref(item)},
+        "next": {"type": ["string", "null"], "description": "cursor of the next page; null on the last"}}}
+
 PAGE_PARAMS = [
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
     {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "`next` of the previous page"},
@@ -134,16 +183,12 @@ PATHS.update({
         "parameters": [{"name": "state", "in": "query", "schema": {"type": "string",
                                                                    "enum": ["received", "acknowledged"]}}]
         + PAGE_PARAMS,
-        "responses": {"200": {"description": "a page of items", "content": {"application/json": {"schema": {
-            "type": "object", "properties": {
-                "items": {"type": "array", "items": {"$ref": "#/components/schemas/InboxItem"}},
-                "next": {"type": ["string", "null"]}}}}}},
-            "400": _err("bad state, limit or cursor"), "401": _err("missing or invalid bearer token")},
+        "responses": {"200": _json("a page of items", _page("InboxItem")), "400": _err("bad state, limit or cursor")},
     }},
     "/api/v1/inbox/{id}": {"get": {
         "summary": "One received document: metadata, validation report, events, webhook deliveries",
         "parameters": [ID_PARAM],
-        "responses": {"200": {"description": "details"}, "404": _err("not in your inbox")},
+        "responses": {"200": _json("details", _ref("InboxDetails")), "404": _err("not in your inbox")},
     }},
     "/api/v1/inbox/{id}/document": {"get": {
         "summary": "The business document (SBDH removed), byte-identical to what the sender put in it",
@@ -154,17 +199,18 @@ PATHS.update({
     "/api/v1/inbox/{id}/ack": {"post": {
         "summary": "Acknowledge that you have taken over the document (idempotent)",
         "parameters": [ID_PARAM],
-        "responses": {"200": {"description": "the updated item"}, "404": _err("not in your inbox")},
+        "responses": {"200": _json("the updated item", _ref("InboxItem")), "404": _err("not in your inbox")},
     }},
     "/api/v1/webhook": {
         "get": {"summary": "Your webhook URL and delivery counts by state",
-                "responses": {"200": {"description": "webhook"}}},
+                "responses": {"200": _json("url, signature_header, deliveries", _ref("Webhook"))}},
         "put": {"summary": "Set your webhook URL; returns a new HMAC-SHA256 signing secret (shown once)",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}}}}},
-                "responses": {"200": {"description": "url, secret, signature_header"},
+                "responses": {"200": _json("url, secret, signature_header", _ref("Webhook")),
                               "400": _err("invalid URL or body")}},
-        "delete": {"summary": "Stop webhook notifications", "responses": {"200": {"description": "cleared"}}},
+        "delete": {"summary": "Stop webhook notifications",
+                   "responses": {"200": _json("cleared: url is null", _ref("Webhook"))}},
     },
 })
 
@@ -183,13 +229,32 @@ DOCUMENT = {
         "updated_at": {"type": "string", "format": "date-time"},
         "endpoint": {"type": ["string", "null"]},
         "attempt_count": {"type": "integer"},
-        "attempts": {"type": "array", "items": {"type": "object"},
-                     "description": "GET /api/v1/documents/{id} only: one item per attempt with timestamps, "
-                                    "outcome, HTTP status and error"},
         "last_error": {"type": ["string", "null"]},
-        "links": {"type": "object"},
+        "links": {"type": "object", "properties": {
+            "self": {"type": "string"}, "receipt": {"type": "string"}, "pdf": {"type": "string"}}},
     },
 }
+
+DOCUMENT_DETAILS = {"allOf": [_ref("Document"), {"type": "object", "properties": {
+    "attempts": {"type": "array", "description": "one item per attempt", "items": {"type": "object", "properties": {
+        "number": {"type": "integer"}, "started_at": {"type": "string", "format": "date-time"},
+        "finished_at": {"type": ["string", "null"], "format": "date-time"},
+        "outcome": {"type": ["string", "null"],
+                    "enum": ["delivered", "transient", "permanent", "not-serviced", "interrupted", None]},
+        "endpoint_url": {"type": ["string", "null"]}, "http_status": {"type": ["integer", "null"]},
+        "error": {"type": ["string", "null"]}}}},
+    "events": EVENTS,
+    "decisions": {"type": "array", "description": "B2C routing: each channel tried or skipped",
+                  "items": {"type": "object", "properties": {
+                      "channel": {"type": "string"}, "position": {"type": "integer"}, "state": {"type": "string"},
+                      "reason": {"type": ["string", "null"]}, "detail": {}, "channel_ref": {"type": ["string", "null"]},
+                      "cost_nok": {"type": ["string", "null"]}, "attempts": {"type": "integer"}, "summary": {},
+                      "at": {"type": "string", "format": "date-time"}}}},
+    "evidence": {"type": "array", "items": {"type": "object", "properties": {
+        "kind": {"type": "string"}, "media_type": {"type": "string"}, "sha256": {"type": "string"},
+        "created_at": {"type": "string", "format": "date-time"},
+        "url": {"type": ["string", "null"], "description": "null for internal kinds"}}}},
+}}]}
 
 PATHS.update({
     "/api/v1/documents": {
@@ -205,13 +270,19 @@ PATHS.update({
                                 "JSON: receiver, document_type, process (overrides), recipient (B2C hints), "
                                 "channel, rules"}}}}}},
             "responses": {
-                "202": {"description": "queued", "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"id": {"type": "string"}, "state": {"type": "string"},
-                                                     "links": {"type": "object"}}}}}},
-                "400": _err("not XML or bad options"), "403": _err("the sender is not your participant"),
+                "202": {"description": "queued (also the answer to a repeat with the same Idempotency-Key)",
+                        "headers": {"Location": {"schema": {"type": "string"}, "description": "links.self"}},
+                        "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["id", "state", "links"], "properties": {
+                                "id": {"type": "string"}, "state": {"type": "string", "enum": DOCUMENT_STATES},
+                                "links": DOCUMENT["properties"]["links"]}}}}},
+                "400": _err("not XML, bad multipart, bad options or recipient"),
+                "403": _err("the sender is not your participant"),
                 "409": _err("Idempotency-Key reused with another body"),
                 "413": _err("too large"),
-                "422": _err("invalid document (details = validation report) or unknown type"),
+                "422": _err("invalid document (details = validation report), unknown type, or a "
+                            "StandardBusinessDocument"),
+                "503": VALIDATION_UNAVAILABLE,
             },
         },
         "get": {
@@ -222,23 +293,24 @@ PATHS.update({
                            {"name": "sender", "in": "query", "schema": {"type": "string"},
                             "description": "participant id"}]
             + PAGE_PARAMS,
-            "responses": {"200": {"description": "a page", "content": {"application/json": {"schema": {
-                "type": "object", "properties": {
-                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Document"}},
-                    "next": {"type": ["string", "null"]}}}}}}},
+            "responses": {"200": _json("a page", _page("Document")),
+                          "400": _err("bad state, limit, cursor, sender or receiver")},
         },
     },
     "/api/v1/documents/{id}": {"get": {
         "summary": "State, endpoint, attempts (with timestamps and errors), events and evidence of a document",
         "parameters": [ID_PARAM],
-        "responses": {"200": {"description": "details"}, "404": _err("no such document")},
+        "responses": {"200": _json("details", _ref("DocumentDetails")), "404": _err("no such document")},
     }},
     "/api/v1/documents/{id}/evidence/{kind}": {"get": {
         "summary": "Stored evidence: receipt (the receiving AP's signed receipt), as4-request, "
                    "validation-report, error-signal",
         "parameters": [ID_PARAM, {"name": "kind", "in": "path", "required": True, "schema": {
             "type": "string", "enum": ["receipt", "as4-request", "validation-report", "error-signal"]}}],
-        "responses": {"200": {"description": "the evidence bytes"}, "404": _err("no such document or evidence")},
+        "responses": {"200": {"description": "the evidence bytes, with the media type they were stored with",
+                              "content": {"application/soap+xml": {}, "multipart/related": {},
+                                          "application/json": {"schema": _ref("Report")}}},
+                      "404": _err("no such document (not-found) or no evidence of that kind yet (no-evidence)")},
     }},
 })
 
@@ -257,15 +329,29 @@ ROUTING_CONFIG = {
     },
 }
 
+AMOUNT = {"type": "string", "description": "NOK, two decimals"}
+CHANNEL_REPORT = {"type": "object", "properties": {
+    "from": {"type": "string", "format": "date-time"}, "to": {"type": "string", "format": "date-time"},
+    "print_cost_nok": {"type": "string"},
+    "channels": {"type": "array", "items": {"type": "object", "properties": {
+        "channel": {"type": "string"}, "invoices": {"type": "integer"}, "delivered": {"type": "integer"},
+        "delivery_rate": {"type": ["number", "null"]}, "cost_nok": AMOUNT, "saving_vs_print_nok": AMOUNT}}},
+    "total": {"type": "object", "properties": {
+        "delivered": {"type": "integer"}, "cost_nok": AMOUNT, "saving_vs_print_nok": AMOUNT}},
+}}
+
+HEALTH = {"type": "object", "required": ["status", "version", "database"], "properties": {
+    "status": {"type": "string", "enum": ["ok", "degraded"]}, "version": {"type": "string"},
+    "database": {"type": "string", "description": "ok, or error: <kind>"}}}
+
 PATHS.update({
     "/api/v1/routing": {
         "get": {"summary": "Your channel routing: priority lists, channel settings, costs",
-                "responses": {"200": {"description": "routing", "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/Routing"}}}}}},
+                "responses": {"200": _json("routing", _ref("Routing"))}},
         "put": {"summary": "Replace your channel routing (validated by every channel adapter)",
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Routing"}}}},
-                "responses": {"200": {"description": "the stored routing (secrets masked)"},
+                "responses": {"200": _json("the stored routing (secrets masked)", _ref("Routing")),
                               "400": _err("invalid routing configuration")}},
     },
     "/api/v1/reports/channels": {"get": {
@@ -274,7 +360,8 @@ PATHS.update({
                         "description": "YYYY-MM-DD or ISO timestamp (default: 30 days before to)"},
                        {"name": "to", "in": "query", "schema": {"type": "string"},
                         "description": "YYYY-MM-DD (inclusive day) or ISO timestamp (default: now)"}],
-        "responses": {"200": {"description": "report"}, "400": _err("bad period")},
+        "responses": {"200": _json("report", _ref("ChannelReport")), "400": _err("bad period"),
+                      "409": _err("the stored routing cannot be read")},
     }},
     "/api/v1/documents/{id}/pdf": {"get": {
         "summary": "The document rendered as a Norwegian PDF/A-3 invoice with the UBL embedded",
@@ -292,16 +379,27 @@ PATHS.update({
                               "content": {"application/soap+xml": {}}},
                       "413": {"description": "message above [as4] max_message_bytes (signed signal)"},
                       "500": {"description": "signed ebMS error signal"},
-                      "503": {"description": "no [ap] identity configured"}},
+                      "503": _err("no [ap] identity configured")},
     }},
     "/callbacks/sms/linkmobility": {"post": {
         "summary": "LINK Mobility delivery reports (no bearer token: a shared secret in `token` or "
                    "X-Sendgw-Dlr-Token, see [callbacks])",
         "security": [],
-        "responses": {"200": {"description": "recorded"}, "400": {"description": "unreadable report"},
-                      "401": {"description": "bad token"}, "403": {"description": "source not allowed"}},
+        "responses": {"200": {"description": "recorded", "content": {"text/plain": {}}},
+                      "400": {"description": "unreadable report", "content": {"text/plain": {}}},
+                      "401": {"description": "bad token", "content": {"text/plain": {}}},
+                      "403": {"description": "source not allowed", "content": {"text/plain": {}}}},
     }},
 })
+
+
+def _with_auth_errors(paths: dict[str, Any]) -> dict[str, Any]:
+    """Every operation behind the bearer token can answer 401; say so once, here."""
+    for ops in paths.values():
+        for op in ops.values():
+            if op.get("security") != []:
+                op["responses"].setdefault("401", _err("missing, invalid or revoked bearer token"))
+    return paths
 
 
 def document() -> dict[str, Any]:
@@ -314,10 +412,12 @@ def document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": ERROR, "Report": REPORT, "ReportItem": REPORT_ITEM, "InboxItem": INBOX_ITEM,
-                        "Document": DOCUMENT, "Routing": ROUTING_CONFIG},
+                        "InboxDetails": INBOX_DETAILS, "Webhook": WEBHOOK, "Document": DOCUMENT,
+                        "DocumentDetails": DOCUMENT_DETAILS, "Routing": ROUTING_CONFIG,
+                        "ChannelReport": CHANNEL_REPORT, "Health": HEALTH},
         },
         "security": [{"bearer": []}],
-        "paths": PATHS,
+        "paths": _with_auth_errors(PATHS),
     }
 
 
