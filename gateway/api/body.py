@@ -1,4 +1,5 @@
-"""Reading an uploaded document: a raw XML body or a multipart/form-data part, with a size cap."""
+"""Reading request bodies: an uploaded document (raw XML or a multipart/form-data part) and the
+small JSON bodies of the settings endpoints, each with a size cap."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from gateway.api.errors import ApiError
 
 CHUNK = 1 << 16
 OPTIONS_LIMIT = 1 << 20
+JSON_LIMIT = 1 << 20  # a webhook URL or a routing configuration; not [server] max_request_bytes
 
 
 @dataclass
@@ -25,7 +27,7 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, "document-too-large", f"document larger than the limit of {limit} bytes")
 
 
-async def _read_limited(stream, limit: int) -> bytes:
+async def _read_limited(stream, limit: int, too_large: ApiError | None = None) -> bytes:
     chunks, size = [], 0
     while True:
         chunk = await stream.read(CHUNK) if hasattr(stream, "read") else None
@@ -33,7 +35,7 @@ async def _read_limited(stream, limit: int) -> bytes:
             break
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise too_large or _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -85,3 +87,15 @@ async def read_upload(request: web.Request, limit: int, *, file_field: str = "fi
     if not data:
         raise ApiError(400, "empty-body", "request body is empty; send the XML document as the body")
     return Upload(data)
+
+
+async def read_json(request: web.Request, what: str) -> Any:
+    """The JSON body of a settings request; `what` says in the 400 what it should have been."""
+    if request.content_length is not None and request.content_length > JSON_LIMIT:
+        raise ApiError(413, "payload-too-large", "a JSON body may be at most 1 MB")
+    raw = await _read_limited(request.content, JSON_LIMIT, ApiError(
+        413, "payload-too-large", "a JSON body may be at most 1 MB"))
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise ApiError(400, "invalid-json", f"body must be {what}") from None

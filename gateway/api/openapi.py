@@ -206,9 +206,11 @@ PATHS.update({
                 "responses": {"200": _json("url, signature_header, deliveries", _ref("Webhook"))}},
         "put": {"summary": "Set your webhook URL; returns a new HMAC-SHA256 signing secret (shown once)",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}}}}},
+                    "type": "object", "required": ["url"], "additionalProperties": False,
+                    "properties": {"url": {"type": "string"}}}}}},
                 "responses": {"200": _json("url, secret, signature_header", _ref("Webhook")),
-                              "400": _err("invalid URL or body")}},
+                              "400": _err("invalid URL or body (no field but url)"),
+                              "413": _err("body above 1 MB")}},
         "delete": {"summary": "Stop webhook notifications",
                    "responses": {"200": _json("cleared: url is null", _ref("Webhook"))}},
     },
@@ -352,7 +354,7 @@ PATHS.update({
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/Routing"}}}},
                 "responses": {"200": _json("the stored routing (secrets masked)", _ref("Routing")),
-                              "400": _err("invalid routing configuration")}},
+                              "400": _err("invalid routing configuration"), "413": _err("body above 1 MB")}},
     },
     "/api/v1/reports/channels": {"get": {
         "summary": "Per channel: invoices, delivery rate, cost and the saving against print-only",

@@ -7,6 +7,7 @@ import datetime as dt
 from aiohttp import web
 
 from gateway.api.auth import current_tenant
+from gateway.api.body import read_json
 from gateway.api.errors import ApiError
 from gateway.routing import RoutingConfig, RoutingConfigError, channel_report, load_routing, merge_secrets, save_routing
 from gateway.services import services
@@ -30,10 +31,7 @@ async def get_routing(request: web.Request) -> web.Response:
 @routes.put("/api/v1/routing")
 async def put_routing(request: web.Request) -> web.Response:
     svc, tenant = services(request.app), current_tenant(request)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ApiError(400, "invalid-json", "body must be a JSON routing configuration") from None
+    body = await read_json(request, "a JSON routing configuration")
     old = await run_db(_load, svc.engine, tenant.id)
     try:
         config = RoutingConfig.parse(merge_secrets(body, old) if isinstance(body, dict) else body)

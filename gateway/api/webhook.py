@@ -6,6 +6,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from gateway.api.auth import current_tenant
+from gateway.api.body import read_json
 from gateway.api.errors import ApiError
 from gateway.services import services
 from gateway.store.db import run_db
@@ -31,13 +32,12 @@ async def get_webhook(request: web.Request) -> web.Response:
 @routes.put("/api/v1/webhook")
 async def put_webhook(request: web.Request) -> web.Response:
     svc, tenant = services(request.app), current_tenant(request)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ApiError(400, "invalid-json", "body must be a JSON object {\"url\": \"https://...\"}") from None
+    body = await read_json(request, 'a JSON object {"url": "https://..."}')
     url = body.get("url") if isinstance(body, dict) else None
     if not isinstance(url, str):
         raise ApiError(400, "invalid-webhook", "field url (string) is required")
+    if set(body) != {"url"}:  # e.g. a "secret" of one's own would be silently replaced by ours
+        raise ApiError(400, "invalid-webhook", f"unknown field(s): {', '.join(sorted(set(body) - {'url'}))}")
     try:
         secret = await run_db(set_webhook, svc.engine, tenant.id, url)
     except WebhookUrlError as exc:

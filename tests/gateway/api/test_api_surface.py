@@ -146,6 +146,7 @@ async def test_unsupported_methods_are_405_json_with_allow(client, tenant):
     b'{"url": "https://hook.example/a\\u0000b"}', b'{"url": "https://hook.example/a b"}',
     b'{"url": "https://hook.example/\\r\\nX: y"}',
     json.dumps({"url": "https://hook.example/" + "a" * 3000}).encode(),
+    b'{"url": "https://hook.example/", "secret": "my-own"}', b'{"url": "https://hook.example/", "URL": "x"}',
 ])
 async def test_bad_webhook_bodies_are_400_and_store_nothing(client, tenant, engine, body):
     _, auth = tenant
@@ -174,6 +175,19 @@ async def test_bad_routing_bodies_are_400_and_keep_the_stored_routing(client, te
     resp = await client.put("/api/v1/routing", data=body, headers={**auth, "Content-Type": "application/json"})
     assert (await error_of(resp, 400))["error"]["code"] in ("invalid-json", "invalid-routing")
     assert await (await client.get("/api/v1/routing", headers=auth)).json() == before
+
+
+@pytest.mark.parametrize("method,path", [("PUT", "/api/v1/webhook"), ("PUT", "/api/v1/routing")])
+async def test_json_bodies_above_1_mb_are_413(client, tenant, method, path):
+    _, auth = tenant
+    body = json.dumps({"url": "https://hook.example/", "pad": "a" * (1 << 20)}).encode()
+    headers = {**auth, "Content-Type": "application/json"}
+    await error_of(await client.request(method, path, data=body, headers=headers), 413, "payload-too-large")
+
+    async def chunked():  # no Content-Length: the cap holds while reading
+        yield body
+
+    await error_of(await client.request(method, path, data=chunked(), headers=headers), 413, "payload-too-large")
 
 
 def _multipart(*parts: bytes) -> bytes:
