@@ -47,6 +47,8 @@ def make_auth_middleware(engine, cache: TokenCache):
                 raise ApiError(401, "unauthorized", "missing bearer token (Authorization: Bearer <token>)",
                                headers=challenge)
             token = token.strip()
+            if not (token.isascii() and token.isprintable()):  # ours are; raw non-UTF-8 bytes broke hashing
+                raise ApiError(401, "unauthorized", "invalid or revoked token", headers=challenge)
             key = hash_token(token)
             tenant = cache.get(key)
             if tenant is None:

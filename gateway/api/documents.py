@@ -62,6 +62,15 @@ def _idempotent(engine, tenant_id: str, key: str, sha: str):
         return find_idempotent(conn, tenant_id, key, sha)
 
 
+def _is_text(value: str) -> bool:
+    """Printable and valid UTF-8: header bytes that are not arrive as surrogates the database refuses."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return value.isprintable()
+
+
 def _accepted(row, status: int = 202) -> web.Response:
     body = {"id": row.id, "state": row.state, "links": document_summary(row)["links"]}
     return web.json_response(body, status=status, headers={"Location": body["links"]["self"]})
@@ -76,8 +85,8 @@ async def submit_document(request: web.Request) -> web.Response:
     if unknown:
         raise ApiError(400, "invalid-options", f"unknown option(s): {', '.join(sorted(unknown))}")
     key = request.headers.get("Idempotency-Key")
-    if key is not None and not (1 <= len(key) <= 255):
-        raise ApiError(400, "invalid-idempotency-key", "Idempotency-Key must be 1-255 characters")
+    if key is not None and not (1 <= len(key) <= 255 and _is_text(key)):
+        raise ApiError(400, "invalid-idempotency-key", "Idempotency-Key must be 1-255 printable UTF-8 characters")
     sha = hashlib.sha256(upload.data + b"\0" + json.dumps(options, sort_keys=True).encode()).hexdigest()
     if key:
         try:

@@ -3,6 +3,7 @@ answered with a 4xx JSON error (never a 500), with nothing stored after a refuse
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -255,3 +256,27 @@ async def test_head_and_json_content_type(client, tenant):
         head = await client.head(path, headers=auth)
         assert head.status == 200 and await head.read() == b"", path
         assert head.headers["Content-Type"] == get.headers["Content-Type"]
+
+
+async def _raw(client, head: bytes, body: bytes = b"") -> tuple[int, dict]:
+    """A request written byte by byte (header bytes no HTTP client library would send)."""
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(head + b"Host: x\r\nConnection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+                 + body)
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    status_line, _, rest = answer.partition(b"\r\n")
+    return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+
+
+async def test_header_bytes_that_are_not_utf8_are_4xx(client, tenant, engine):
+    _, auth = tenant
+    status, body = await _raw(client, b"GET /api/v1/inbox HTTP/1.1\r\nAuthorization: Bearer sgw_\xff\xfe\r\n")
+    assert (status, body["error"]["code"]) == (401, "unauthorized")
+    head = (b"POST /api/v1/documents HTTP/1.1\r\nAuthorization: " + auth["Authorization"].encode()
+            + b"\r\nIdempotency-Key: k\xff\xfe\r\n")
+    status, body = await _raw(client, head, b"<x/>")
+    assert (status, body["error"]["code"]) == (400, "invalid-idempotency-key")
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(messages)).scalar() == 0
