@@ -49,19 +49,25 @@ class Document:
         return f"{{{self.namespace}}}{self.local}" if self.namespace else self.local
 
 
-def _sniff_text(data: bytes) -> str:
-    """Enough of the input decoded to inspect its prolog (BOM / UTF-16 aware)."""
+def _sniff_texts(data: bytes) -> list[str]:
+    """Enough of the input decoded to inspect its prolog (BOM / UTF-16 aware). An ASCII-compatible
+    start is also decoded as its declaration says: in UTF-7, `+ADwAIQ-DOCTYPE` is a `<!DOCTYPE`."""
     head = data[:65536]
     for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
                      (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
                      (codecs.BOM_UTF16_BE, "utf-16-be")):
         if head.startswith(bom):
-            return head[len(bom):].decode(enc, errors="replace")
+            return [head[len(bom):].decode(enc, errors="replace")]
     if head[:4] == b"\x00<\x00?" or head[:2] == b"\x00<":
-        return head.decode("utf-16-be", errors="replace")
+        return [head.decode("utf-16-be", errors="replace")]
     if head[:4] == b"<\x00?\x00" or head[:2] == b"<\x00":
-        return head.decode("utf-16-le", errors="replace")
-    return head.decode("latin-1")  # ASCII-compatible: markup characters are all we need
+        return [head.decode("utf-16-le", errors="replace")]
+    texts = [head.decode("latin-1")]  # ASCII-compatible: markup characters are all we need
+    try:
+        texts.append(head.decode(declared_encoding(data), errors="replace"))
+    except LookupError:
+        pass  # an encoding Python does not know: libxml2 decides, and the tree is checked again
+    return texts
 
 
 _PROLOG_SKIP = re.compile(r"\s+|<\?.*?\?>|<!--.*?-->", re.S)
@@ -69,18 +75,18 @@ _PROLOG_SKIP = re.compile(r"\s+|<\?.*?\?>|<!--.*?-->", re.S)
 
 def check_prolog(data: bytes) -> None:
     """Refuse a DOCTYPE (DTD, entity declarations) in the prolog, before any parser sees it."""
-    text = _sniff_text(data)
-    pos = 0
-    while True:
-        m = _PROLOG_SKIP.match(text, pos)
-        if not m:
-            break
-        pos = m.end()
-    if text.startswith("<!DOCTYPE", pos) or text.startswith("<!ENTITY", pos):
-        raise HostileXmlError(
-            "documents with a DTD (<!DOCTYPE ...>) are refused: no DTDs, entity declarations or "
-            "external entities are processed"
-        )
+    for text in _sniff_texts(data):
+        pos = 0
+        while True:
+            m = _PROLOG_SKIP.match(text, pos)
+            if not m:
+                break
+            pos = m.end()
+        if text.startswith("<!DOCTYPE", pos) or text.startswith("<!ENTITY", pos):
+            raise HostileXmlError(
+                "documents with a DTD (<!DOCTYPE ...>) are refused: no DTDs, entity declarations or "
+                "external entities are processed"
+            )
 
 
 _local = threading.local()
@@ -207,10 +213,20 @@ def declared_encoding(data: bytes) -> str:
     return m.group(1) if m else "utf-8"
 
 
+def _byte_order(encoding: str, data: bytes) -> str:
+    """UTF-16/32 without a BOM in the byte order libxml2 detected from the first `<` (Python's
+    codec would assume the machine's order and turn big-endian text into garbage)."""
+    name = codecs.lookup(encoding).name
+    if name not in ("utf-16", "utf-32") or data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE,
+                                                             codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return encoding
+    return name + ("-be" if data[:1] == b"\x00" else "-le")
+
+
 def _decode(data: bytes, encoding: str, tree: etree._ElementTree) -> str:
     """The input decoded per its declaration; lxml already proved that decoding well-formed."""
     try:
-        text = data.decode(encoding)
+        text = data.decode(_byte_order(encoding, data))
     except (LookupError, UnicodeDecodeError):
         # An encoding Python does not know by that name: let libxml2's decoding stand (from a
         # tree that kept every text node).
