@@ -73,6 +73,7 @@ class _StderrTrap:
         self._file = None
         self._saved: int | None = None
         self._dirty = False
+        self._seen = 0  # bytes already handed out by text(): each layer's error gets only its own
 
     def __enter__(self) -> "_StderrTrap":
         try:
@@ -87,6 +88,7 @@ class _StderrTrap:
                 os.lseek(fd, 0, os.SEEK_SET)
                 os.ftruncate(fd, 0)
                 self._dirty = False
+            self._seen = 0
             self._saved = os.dup(2)
             os.dup2(fd, 2)
         except OSError:
@@ -100,12 +102,15 @@ class _StderrTrap:
             self._saved = None
 
     def text(self) -> str:
+        """What the engine wrote since the previous call (pread: Saxon keeps appending at the
+        shared file offset, so it must not move)."""
         if self._file is None:
             return ""
         fd = self._file.fileno()
         self._dirty = True
-        os.lseek(fd, 0, os.SEEK_SET)
-        return os.read(fd, 65536).decode("utf-8", "replace")
+        start, end = self._seen, os.fstat(fd).st_size
+        self._seen = end
+        return os.pread(fd, min(end - start, 65536), start).decode("utf-8", "replace")
 
 
 class _NoTrap:
