@@ -101,7 +101,10 @@ def _timestamp(value: Any) -> dt.datetime | None:
 def _decode(body: bytes | str | Mapping[str, Any], content_type: str | None) -> Mapping[str, Any]:
     if isinstance(body, Mapping):
         return body
-    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    try:
+        text = body.decode("utf-8") if isinstance(body, bytes) else body
+    except UnicodeDecodeError:
+        raise DlrError("delivery report is not UTF-8") from None
     if content_type and "x-www-form-urlencoded" in content_type:
         return dict(parse_qsl(text, keep_blank_values=True))
     try:
@@ -119,12 +122,15 @@ def read_delivery_report(body: bytes | str | Mapping[str, Any], content_type: st
                          now: dt.datetime | None = None) -> DeliveryReport:
     """The full report: ids, result code and our TrackEvent."""
     data = _decode(body, content_type)
-    raw_id = data.get("id")
+    raw_id, ref_id = data.get("id"), data.get("refId") or None
     if not raw_id or not isinstance(raw_id, str):
         raise DlrError("delivery report without message id")
+    # a malformed report is refused (400), never left to fail in the callback (500 = retried forever)
+    if "\x00" in raw_id or (ref_id is not None and (not isinstance(ref_id, str) or "\x00" in ref_id)):
+        raise DlrError("delivery report id and refId must be text")
     try:
         code = int(data.get("resultCode"))  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DlrError("delivery report without an integer resultCode") from None
     message_id, sep, suffix = raw_id.partition("$")
     part = int(suffix) if sep and suffix.isdigit() else None
@@ -136,7 +142,7 @@ def read_delivery_report(body: bytes | str | Mapping[str, Any], content_type: st
         detail += f", part {part}"
     segments = data.get("segments")
     return DeliveryReport(
-        message_id=message_id, part=part, ref_id=data.get("refId") or None, result_code=code, final=final,
+        message_id=message_id, part=part, ref_id=ref_id, result_code=code, final=final,
         event=TrackEvent(state, at, detail), operator=operator,
         segments=int(segments) if str(segments or "").isdigit() else None, raw=dict(data),
     )

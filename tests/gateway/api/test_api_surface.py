@@ -280,3 +280,15 @@ async def test_header_bytes_that_are_not_utf8_are_4xx(client, tenant, engine):
     assert (status, body["error"]["code"]) == (400, "invalid-idempotency-key")
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(messages)).scalar() == 0
+
+
+@pytest.mark.parametrize("body", [
+    b"\xff\xfe", b"[]", b'{"resultCode": 1001}', b'{"id": "abc", "resultCode": 1e400}',
+    b'{"id": "abc", "resultCode": "x"}', b'{"id": "abc", "resultCode": 1001, "refId": ["x"]}',
+    b'{"id": "abc", "resultCode": 1001, "refId": {"a": 1}}', b'{"id": "a\\u0000b", "resultCode": 1001}',
+    b'{"id": "abc", "resultCode": 1001, "refId": "a\\u0000b"}',
+])
+async def test_malformed_sms_delivery_reports_are_400_not_500(client, body):
+    """LINK Common retries a 5xx for ever: a report we cannot read must be refused with 400."""
+    resp = await client.post("/callbacks/sms/linkmobility", data=body, headers={"Content-Type": "application/json"})
+    assert resp.status == 400, await resp.text()
