@@ -9,6 +9,7 @@ from aiohttp import web
 from gateway.api.auth import current_tenant
 from gateway.api.body import read_json
 from gateway.api.errors import ApiError
+from gateway.api.inbox import query_value
 from gateway.routing import RoutingConfig, RoutingConfigError, channel_report, load_routing, merge_secrets, save_routing
 from gateway.services import services
 from gateway.store.db import run_db
@@ -52,9 +53,6 @@ def parse_period(query) -> tuple[dt.datetime, dt.datetime]:
         except ValueError:
             raise ApiError(400, "invalid-period", f"{name} must be YYYY-MM-DD or an ISO timestamp") from None
 
-    for name in ("from", "to"):
-        if len(query.getall(name, [])) > 1:
-            raise ApiError(400, "invalid-period", f"{name} given more than once")
     now = dt.datetime.now(dt.timezone.utc)
     end = parse(query["to"], "to") if query.get("to") else now
     try:
@@ -71,6 +69,8 @@ def parse_period(query) -> tuple[dt.datetime, dt.datetime]:
 @routes.get("/api/v1/reports/channels")
 async def report_channels(request: web.Request) -> web.Response:
     svc, tenant = services(request.app), current_tenant(request)
+    for name in ("from", "to"):
+        query_value(request, name, "invalid-period")
     start, end = parse_period(request.query)
     try:
         report = await run_db(channel_report, svc.engine, tenant.id, start, end)
