@@ -71,7 +71,7 @@ async def read_upload(request: web.Request, limit: int, *, file_field: str = "fi
                         413, "options-too-large", "the options part is larger than 1 MB"))
                     try:
                         options = json.loads(raw or b"{}")
-                    except ValueError as exc:
+                    except (ValueError, RecursionError) as exc:  # RecursionError: [[[[… nested too deep
                         raise ApiError(400, "invalid-options", f"options part is not JSON: {exc}") from exc
                     if not isinstance(options, dict):
                         raise ApiError(400, "invalid-options", "options part must be a JSON object")
@@ -97,5 +97,5 @@ async def read_json(request: web.Request, what: str) -> Any:
         413, "payload-too-large", "a JSON body may be at most 1 MB"))
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: [[[[… nested too deep for the parser
         raise ApiError(400, "invalid-json", f"body must be {what}") from None

@@ -109,7 +109,7 @@ def _decode(body: bytes | str | Mapping[str, Any], content_type: str | None) -> 
         return dict(parse_qsl(text, keep_blank_values=True))
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: [[[[… nested too deep for the parser
         if "=" in text and "{" not in text:
             return dict(parse_qsl(text, keep_blank_values=True))
         raise DlrError("delivery report is neither JSON nor form data") from None

@@ -15,6 +15,7 @@ from gateway.store.schema import messages, tenants
 from gateway.store.tenants import create_tenant, revoke_tokens
 
 MULTIPART = "multipart/form-data; boundary=zz"
+DEEP = b"[" * 100_000 + b"]" * 100_000  # under every size cap, too deep for the JSON parser
 
 
 def _concrete(path: str) -> str:
@@ -148,6 +149,7 @@ async def test_unsupported_methods_are_405_json_with_allow(client, tenant):
     b'{"url": "https://hook.example/\\r\\nX: y"}',
     json.dumps({"url": "https://hook.example/" + "a" * 3000}).encode(),
     b'{"url": "https://hook.example/", "secret": "my-own"}', b'{"url": "https://hook.example/", "URL": "x"}',
+    DEEP,
 ])
 async def test_bad_webhook_bodies_are_400_and_store_nothing(client, tenant, engine, body):
     _, auth = tenant
@@ -161,7 +163,7 @@ async def test_bad_webhook_bodies_are_400_and_store_nothing(client, tenant, engi
     b"", b"{", b"[]", b"null", b"5", b'{"unknown": 1}', b'{"b2c": "email"}', b'{"b2c": [5]}',
     b'{"b2c": ["bogus"]}', b'{"b2g": 5}', b'{"b2g": null}', b'{"b2g": ["email"]}', b'{"channels": [1]}',
     b'{"channels": "abc"}', b'{"channels": {"email": 5}}', b'{"channels": {"email": {"settings": []}}}',
-    b'{"print_cost_nok": "Infinity"}', b'{"print_cost_nok": "NaN"}', b'{"print_cost_nok": "sNaN"}',
+    DEEP, b'{"channels": ' + DEEP + b"}", b'{"print_cost_nok": "Infinity"}', b'{"print_cost_nok": "NaN"}', b'{"print_cost_nok": "sNaN"}',
     b'{"print_cost_nok": "1e30"}', b'{"print_cost_nok": 1e400}', b'{"print_cost_nok": "-1"}',
     b'{"print_cost_nok": null}', b'{"print_cost_nok": [1]}',
     b'{"channels": {"email": {"settings": {"host": "h", "from_address": 5}}}}',
@@ -214,6 +216,8 @@ FILE_PART = b'Content-Disposition: form-data; name="file"; filename="x.xml"\r\n\
     (_multipart(b'Content-Disposition: form-data; name="options"\r\n\r\n{"rules": ["x"]}', FILE_PART), MULTIPART,
      "invalid-options"),
     (_multipart(b'Content-Disposition: form-data; name="options"\r\n\r\n{"rules": 5}', FILE_PART), MULTIPART,
+     "invalid-options"),
+    (_multipart(b'Content-Disposition: form-data; name="options"\r\n\r\n' + DEEP, FILE_PART), MULTIPART,
      "invalid-options"),
 ])
 async def test_bad_uploads_are_400_and_queue_nothing(client, tenant, engine, body, content_type, code):
@@ -286,7 +290,7 @@ async def test_header_bytes_that_are_not_utf8_are_4xx(client, tenant, engine):
     b"\xff\xfe", b"[]", b'{"resultCode": 1001}', b'{"id": "abc", "resultCode": 1e400}',
     b'{"id": "abc", "resultCode": "x"}', b'{"id": "abc", "resultCode": 1001, "refId": ["x"]}',
     b'{"id": "abc", "resultCode": 1001, "refId": {"a": 1}}', b'{"id": "a\\u0000b", "resultCode": 1001}',
-    b'{"id": "abc", "resultCode": 1001, "refId": "a\\u0000b"}',
+    b'{"id": "abc", "resultCode": 1001, "refId": "a\\u0000b"}', DEEP,
 ])
 async def test_malformed_sms_delivery_reports_are_400_not_500(client, body):
     """LINK Common retries a 5xx for ever: a report we cannot read must be refused with 400."""
