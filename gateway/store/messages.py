@@ -56,7 +56,7 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, str]:
         if created_at.tzinfo is None:
             raise ValueError("cursor time without a zone")
         return created_at, str(uuid.UUID(mid))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: [[[[… nested too deep
         raise InvalidCursor("invalid cursor") from exc
 
 

@@ -95,6 +95,12 @@ async def test_hand_made_cursors_are_400_not_500(client, tenant, value):
         await error_of(resp, 400, "invalid-cursor")
 
 
+async def test_a_cursor_nested_too_deep_for_the_json_parser_is_400(client, tenant):
+    _, auth = tenant
+    cursor = base64.urlsafe_b64encode(b"[" * 2000 + b"]" * 2000).decode()
+    await error_of(await client.get(f"/api/v1/inbox?cursor={cursor}", headers=auth), 400, "invalid-cursor")
+
+
 @pytest.mark.parametrize("query", ["receiver=garbage", "sender=::", "receiver=%00",
                                    "receiver=0192:" + "9" * 500,
                                    "sender=0192:923609016&sender=0192:810305062"])
