@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.http_exceptions import BadHttpMessage
 
 from gateway.api.errors import ApiError
 
@@ -77,7 +78,7 @@ async def read_upload(request: web.Request, limit: int, *, file_field: str = "fi
                         raise ApiError(400, "invalid-options", "options part must be a JSON object")
                 else:
                     await part.release()
-        except (ValueError, AssertionError) as exc:  # aiohttp's multipart parser errors
+        except (ValueError, AssertionError, BadHttpMessage) as exc:  # aiohttp's multipart parser errors
             raise ApiError(400, "invalid-multipart", f"malformed multipart body: {exc}") from exc
         if upload is None:
             raise ApiError(400, "missing-file", f"multipart body has no part named {file_field!r}")

@@ -215,6 +215,8 @@ FILE_PART = b'Content-Disposition: form-data; name="file"; filename="x.xml"\r\n\
     (_multipart(b"Content-Type: multipart/mixed; boundary=yy\r\n\r\n--yy\r\n\r\nx\r\n--yy--"), MULTIPART,
      "invalid-multipart"),
     (_multipart(FILE_PART, FILE_PART), MULTIPART, "invalid-multipart"),
+    (_multipart(b"X-Long: " + b"a" * 20_000 + b"\r\n" + FILE_PART), MULTIPART, "invalid-multipart"),
+    (b'--zz\r\nContent-Disposition: form-data; name="file"\r\n\r\n<x/>', MULTIPART, "invalid-multipart"),
     (_multipart(b'Content-Disposition: form-data; name="options"\r\n\r\n[1]', FILE_PART), MULTIPART,
      "invalid-options"),
     (_multipart(b'Content-Disposition: form-data; name="options"\r\n\r\n{', FILE_PART), MULTIPART,
