@@ -11,7 +11,7 @@ from aiohttp import web
 from gateway.api.auth import current_tenant
 from gateway.api.body import read_upload
 from gateway.api.errors import ApiError
-from gateway.api.inbox import page_args, query_value
+from gateway.api.inbox import page_args, path_id, query_value
 from gateway.api.validate import rules_option, run_validation
 from gateway.identifiers import DocumentTypeId, IdentifierError, ParticipantId, ProcessId, identifiers_from_ubl
 from gateway.services import services
@@ -172,7 +172,7 @@ def _details(engine, tenant_id: str, doc_id: str):
 @routes.get("/api/v1/documents/{id}")
 async def document(request: web.Request) -> web.Response:
     svc, tenant = services(request.app), current_tenant(request)
-    details = await run_db(_details, svc.engine, tenant.id, request.match_info["id"])
+    details = await run_db(_details, svc.engine, tenant.id, path_id(request))
     if details is None:
         raise ApiError(404, "not-found", "no such document")
     return web.json_response(details)
@@ -195,7 +195,7 @@ async def document_evidence(request: web.Request) -> web.Response:
     kind = request.match_info["kind"]
     if kind not in EVIDENCE_KINDS:
         raise ApiError(404, "not-found", f"evidence kinds: {', '.join(EVIDENCE_KINDS)}")
-    row, found = await run_db(_evidence, svc.engine, svc.payloads, tenant.id, request.match_info["id"], kind)
+    row, found = await run_db(_evidence, svc.engine, svc.payloads, tenant.id, path_id(request), kind)
     if row is None:
         raise ApiError(404, "not-found", "no such document")
     if found is None:
@@ -217,7 +217,7 @@ async def document_pdf(request: web.Request) -> web.Response:
     from gateway.render import render_pdf_async
 
     svc, tenant = services(request.app), current_tenant(request)
-    data = await run_db(_document_bytes, svc.engine, svc.payloads, tenant.id, request.match_info["id"])
+    data = await run_db(_document_bytes, svc.engine, svc.payloads, tenant.id, path_id(request))
     if data is None:
         raise ApiError(404, "not-found", "no such document")
     try:
@@ -225,4 +225,4 @@ async def document_pdf(request: web.Request) -> web.Response:
     except InvoiceError as exc:
         raise ApiError(422, "not-renderable", f"cannot render this document as an invoice PDF: {exc}") from exc
     return web.Response(body=pdf, content_type="application/pdf",
-                        headers={"Content-Disposition": f'inline; filename="{request.match_info["id"]}.pdf"'})
+                        headers={"Content-Disposition": f'inline; filename="{path_id(request)}.pdf"'})

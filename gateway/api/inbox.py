@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 
 from aiohttp import web
 
@@ -17,6 +18,16 @@ from gateway.webhooks import delivery_summary
 
 routes = web.RouteTableDef()
 MAX_LIMIT = 200
+
+
+def path_id(request: web.Request) -> str:
+    """The {id} of the path in our spelling of a UUID (clients such as SQL Server give them in upper
+    case); anything that is not a UUID is passed on as is and found nowhere."""
+    raw = request.match_info["id"]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        return raw
 
 
 def query_value(request: web.Request, name: str, code: str) -> str | None:
@@ -70,7 +81,7 @@ def _details(engine, store, tenant_id: str, message_id: str):
 @routes.get("/api/v1/inbox/{id}")
 async def inbox_details(request: web.Request) -> web.Response:
     svc, tenant = services(request.app), current_tenant(request)
-    item = await run_db(_details, svc.engine, svc.payloads, tenant.id, request.match_info["id"])
+    item = await run_db(_details, svc.engine, svc.payloads, tenant.id, path_id(request))
     if item is None:
         raise ApiError(404, "not-found", "no such document in your inbox")
     item["links"] = {"document": f"/api/v1/inbox/{item['id']}/document", "ack": f"/api/v1/inbox/{item['id']}/ack"}
@@ -86,7 +97,7 @@ def _document(engine, store, tenant_id: str, message_id: str) -> bytes | None:
 @routes.get("/api/v1/inbox/{id}/document")
 async def inbox_document(request: web.Request) -> web.Response:
     svc, tenant = services(request.app), current_tenant(request)
-    data = await run_db(_document, svc.engine, svc.payloads, tenant.id, request.match_info["id"])
+    data = await run_db(_document, svc.engine, svc.payloads, tenant.id, path_id(request))
     if data is None:
         raise ApiError(404, "not-found", "no such document in your inbox")
     return web.Response(body=data, content_type="application/xml")
@@ -95,7 +106,7 @@ async def inbox_document(request: web.Request) -> web.Response:
 @routes.post("/api/v1/inbox/{id}/ack")
 async def inbox_ack(request: web.Request) -> web.Response:
     svc, tenant = services(request.app), current_tenant(request)
-    row = await run_db(acknowledge, svc.engine, tenant.id, request.match_info["id"])
+    row = await run_db(acknowledge, svc.engine, tenant.id, path_id(request))
     if row is None:
         raise ApiError(404, "not-found", "no such document in your inbox")
     return web.json_response(inbox_item(row))

@@ -151,3 +151,17 @@ async def test_idempotency_keys_are_per_tenant_and_senders_must_be_yours(client,
     assert (await other.json())["error"]["message"].replace("923609016", "123456785") == body["error"]["message"]
     with engine.connect() as conn:
         assert len(conn.execute(select(messages.c.id).where(messages.c.direction == "out")).all()) == 1
+
+
+async def test_ids_in_upper_case_or_without_hyphens_find_your_own_and_never_theirs(client, two_tenants):
+    auth_a, auth_b, inbox_id, doc_id = two_tenants
+    for spelling in (str.upper, lambda i: i.replace("-", ""), lambda i: "urn:uuid:" + i):
+        for path in (f"/api/v1/inbox/{spelling(inbox_id)}", f"/api/v1/inbox/{spelling(inbox_id)}/document",
+                     f"/api/v1/documents/{spelling(doc_id)}",
+                     f"/api/v1/documents/{spelling(doc_id)}/evidence/validation-report"):
+            assert (await client.get(path, headers=auth_b)).status == 200, path
+            assert (await client.get(path, headers=auth_a)).status == 404, path
+    resp = await client.post(f"/api/v1/inbox/{inbox_id.upper()}/ack", headers=auth_b)
+    assert resp.status == 200 and (await resp.json())["state"] == "acknowledged"
+    details = await (await client.get(f"/api/v1/inbox/{inbox_id}", headers=auth_b)).json()
+    assert details["state"] == "acknowledged" and details["id"] == inbox_id
