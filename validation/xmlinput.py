@@ -102,16 +102,27 @@ def _parser(huge: bool, compact: bool = False) -> etree.XMLParser:
     return parser
 
 
+class _NoExternal(etree.Resolver):
+    """Every external resource libxml2 asks for is empty text: even with load_dtd=False it opens a
+    DOCTYPE's external subset and parameter entities (`file:///dev/zero`, a FIFO, any local file)
+    when a DOCTYPE gets past check_prolog, e.g. in an encoding only libxml2 knows (CSUNICODE11UTF7)."""
+
+    def resolve(self, url, pubid, context):
+        return self.resolve_string("", context)
+
+
 def _new_parser(huge: bool, compact: bool) -> etree.XMLParser:
     # `compact` drops whitespace-only text between elements (libxml2 keeps it inside otherwise
     # empty elements). The lxml tree only serves the XSD layer (which ignores such whitespace in
     # element content), source lines and SBDH detection, so this changes no result; it makes the
     # tree about half the size. Saxon always parses the document text as received.
-    return etree.XMLParser(
+    parser = etree.XMLParser(
         resolve_entities=False, load_dtd=False, dtd_validation=False, no_network=True,
         huge_tree=huge, collect_ids=False, remove_comments=False, remove_pis=False,
         remove_blank_text=compact,
     )
+    parser.resolvers.add(_NoExternal())
+    return parser
 
 
 def _parse_tree(data: bytes, compact: bool) -> etree._ElementTree:

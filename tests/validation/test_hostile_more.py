@@ -129,3 +129,31 @@ def test_references_to_files_and_urls_are_never_followed(validator, base_example
         assert not report.valid and "TOPSECRET" not in str(report.to_dict()) + report.to_svrl().decode()
         with pytest.raises(BlockingIOError):
             server.accept()
+
+
+def test_external_dtd_behind_an_encoding_only_libxml2_knows_is_never_opened(validator, tmp_path):
+    """CSUNICODE11UTF7 is UTF-7 to libxml2 (iconv) and unknown to Python, so the prolog check
+    cannot read it; libxml2 then opened the DOCTYPE's external subset although load_dtd is off (a
+    FIFO or /dev/zero there hangs the parser). The path is a FIFO: opening it is detected."""
+    import os
+    import threading
+
+    fifo = tmp_path / "dtd.fifo"
+    os.mkfifo(fifo)
+    opened = threading.Event()
+
+    def writer():
+        with open(fifo, "wb"):  # blocks until a reader opens the FIFO, then gives it EOF
+            opened.set()
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    dtd = f'<!DOCTYPE x SYSTEM "{fifo.as_uri()}">'
+    try:
+        with pytest.raises(HostileXmlError):
+            validator.validate(b'<?xml version="1.0" encoding="CSUNICODE11UTF7"?>' + _utf7_all(dtd) + b"<x/>")
+        assert not opened.is_set()
+    finally:
+        if not opened.is_set():
+            os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # release the writer
+        thread.join(5)
