@@ -94,6 +94,9 @@ class LineFinder:
     def __init__(self, root: etree._Element):
         self.root = root
         self._cache: dict[str, etree._Element | None] = {}
+        # children of one tag per resolved parent path: the n-th InvoiceLine is a list lookup, not a
+        # walk over n siblings (thousands of findings on a long invoice were quadratic)
+        self._children: dict[tuple[str, str], list[etree._Element]] = {}
 
     def line(self, location: str) -> int | None:
         el = self.element(location)
@@ -143,12 +146,11 @@ class LineFinder:
             if n == 0:
                 el = self.root if (self.root.tag == tag and index == 1) else None
             else:
-                found = None
-                for i, child in enumerate(el.iterchildren(tag=tag), start=1):
-                    if i == index:
-                        found = child
-                        break
-                el = found
+                key = (path[: m.start()], tag)
+                children = self._children.get(key)
+                if children is None:
+                    children = self._children[key] = list(el.iterchildren(tag=tag))
+                el = children[index - 1] if 0 < index <= len(children) else None
             self._cache[prefix] = el
             if el is None:
                 return None
