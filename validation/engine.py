@@ -363,18 +363,11 @@ class Validator:
         if executables is None:
             executables = self._executables[rs.id] = tuple(self._stylesheet(layer) for layer in layers)
         finder = svrl_mod.LineFinder(doc.root)
-        with self._trap as trap:
-            if node is None:
-                try:
-                    node = saxon_processor().parse_xml(xml_text=doc.text, encoding="UTF-8")
-                except Exception as exc:  # PySaxonApiError
-                    raise NotXmlError(f"not well-formed XML: {str(exc).strip()}") from None
-            outputs = []
-            for layer, ex in zip(layers, executables, strict=True):
-                try:
-                    outputs.append((layer, ex.transform_to_string(xdm_node=node), None))
-                except Exception as exc:  # PySaxonApiError: a dynamic error inside the official rules
-                    outputs.append((layer, None, (str(exc).strip(), trap.text())))
+        overlong = xmlinput.overlong_number(doc.root)
+        if overlong is not None:  # the rules would run for minutes or hours: not evaluated
+            outputs = [(layer, None, _overlong_item(layer, overlong)) for layer in layers]
+        else:
+            outputs = self._transform(doc, layers, executables, node)
         if checking is not None:
             xsd_report = Report(rules=rs.id)
             self._xsd_result(xsd_report, results[rs.xsd.path], rs.xsd, schema, checking.result())
@@ -384,8 +377,7 @@ class Validator:
             if err is not None:
                 res.status = "error"
                 res.fatal += 1
-                report.add(Item(rule="DYNAMIC-ERROR", severity="fatal", message=_dynamic_message(layer, *err),
-                                location="/", line=None, layer=layer.name))
+                report.add(err)
                 continue
             res.svrl = out
             for f in svrl_mod.findings(out):
@@ -399,6 +391,24 @@ class Validator:
             res.status = "failed" if res.fatal else "passed"
         return report
 
+    def _transform(self, doc: xmlinput.Document, layers, executables, node) -> list[tuple]:
+        """(layer, SVRL, None) per layer, or (layer, None, DYNAMIC-ERROR item) for a layer that
+        stopped with a dynamic error."""
+        with self._trap as trap:
+            if node is None:
+                try:
+                    node = saxon_processor().parse_xml(xml_text=doc.text, encoding="UTF-8")
+                except Exception as exc:  # PySaxonApiError
+                    raise NotXmlError(f"not well-formed XML: {str(exc).strip()}") from None
+            outputs = []
+            for layer, ex in zip(layers, executables, strict=True):
+                try:
+                    outputs.append((layer, ex.transform_to_string(xdm_node=node), None))
+                except Exception as exc:  # PySaxonApiError: a dynamic error inside the official rules
+                    message = _dynamic_message(layer, str(exc).strip(), trap.text())
+                    outputs.append((layer, None, Item(rule="DYNAMIC-ERROR", severity="fatal", message=message,
+                                                      location="/", line=None, layer=layer.name)))
+        return outputs
 
     @staticmethod
     def _xsd_result(report: Report, res: LayerResult, layer: Layer, schema: etree.XMLSchema, ok: bool) -> bool:
@@ -411,6 +421,16 @@ class Validator:
                             location=e.path or "", line=e.line or None, layer=layer.name))
             res.fatal += 1
         return False
+
+
+def _overlong_item(layer: Layer, el: etree._Element) -> Item:
+    name = etree.QName(el).localname
+    return Item(rule="DYNAMIC-ERROR", severity="fatal", layer=layer.name,
+                location=el.getroottree().getpath(el), line=el.sourceline,
+                message=(f"the {layer.name} rules were not evaluated: cbc:{name} holds a number of "
+                         f"{len(el.xpath('string()').strip()):,} characters, and numbers longer than "
+                         f"{xmlinput.MAX_NUMBER_CHARS:,} characters are not handed to the rules "
+                         f"(their decimal arithmetic would run for minutes or hours)"))
 
 
 def _dynamic_message(layer: Layer, message: str, engine_output: str) -> str:

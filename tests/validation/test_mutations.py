@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 
 import pytest
 from lxml import etree
@@ -102,3 +103,42 @@ def test_each_layer_reports_its_own_dynamic_error_code(validator, base_example):
     dyn = {i.layer: i.message for i in validator.validate(swapped).errors if i.rule == "DYNAMIC-ERROR"}
     assert "FORG0001" in dyn["CEN"] and "boolean" in dyn["CEN"]
     assert "XPTY0004" in dyn["PEPPOL"] and "FORG0001" not in dyn["PEPPOL"]
+
+
+@pytest.mark.parametrize("element", [
+    b'<cbc:Amount currencyID="EUR">25</cbc:Amount>',
+    b'<cbc:InvoicedQuantity unitCode="DAY">7</cbc:InvoicedQuantity>',
+    b"<cbc:Percent>25.0</cbc:Percent>",
+])
+def test_a_number_of_absurd_length_is_not_handed_to_the_rules(validator, base_example, element):
+    """Saxon's decimal conversions are quadratic in the number of digits: 300,000 digits in one
+    amount kept the CEN layer busy for several seconds, 1,000,000 for a minute (the API's worker
+    timed out, the CLI sat there). Such a value is now a DYNAMIC-ERROR of every Schematron layer
+    with its line, and the report comes back at once."""
+    assert element in base_example
+    digits = b"9" * 300_000
+    value = element.split(b">")[1].split(b"<")[0]
+    data = base_example.replace(element, element.replace(b">" + value + b"<", b"><!-- -->" + digits + b"<"), 1)
+    start = time.monotonic()
+    report = validator.validate(data)
+    assert time.monotonic() - start < 3
+    d = report.to_dict()
+    assert d["valid"] is False
+    assert {lay["name"]: lay["status"] for lay in d["layers"]} == {"XSD": "passed", "CEN": "error", "PEPPOL": "error"}
+    line = data[:data.index(digits)].count(b"\n") + 1
+    dyn = [i for i in d["errors"] if i["rule"] == "DYNAMIC-ERROR"]
+    assert [i["layer"] for i in dyn] == ["CEN", "PEPPOL"]
+    assert all(i["line"] == line and "300,000 characters" in i["message"] for i in dyn)
+
+
+def test_long_numbers_below_the_limit_are_still_evaluated(validator, base_example):
+    from validation.xmlinput import MAX_NUMBER_CHARS
+
+    number = b"1" + b"0" * (MAX_NUMBER_CHARS - 4) + b".00"
+    data = base_example.replace(b'<cbc:Amount currencyID="EUR">25</cbc:Amount>',
+                                b'<cbc:Amount currencyID="EUR">' + number + b"</cbc:Amount>", 1)
+    report = validator.validate(data)
+    assert {lay.name: lay.status for lay in report.layers} == {"XSD": "passed", "CEN": "failed", "PEPPOL": "passed"}
+    assert "BR-CO-12" in {i.rule for i in report.errors}
+    long_id = base_example.replace(b"<cbc:ID>Snippet1</cbc:ID>", b"<cbc:ID>" + b"7" * 5000 + b"</cbc:ID>", 1)
+    assert validator.validate(long_id).valid  # only numeric elements are limited
