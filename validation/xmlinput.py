@@ -170,10 +170,13 @@ def parse(data: bytes, max_bytes: int, text: str | None = None) -> Document:
     encoding = info.encoding or "UTF-8"
     sbdh = etree.QName(root).namespace == SBDH_NS and etree.QName(root).localname == "StandardBusinessDocument"
     if sbdh:
-        payload = next((el for el in root.iterchildren(tag=etree.Element)
-                        if etree.QName(el).namespace != SBDH_NS), None)
-        if payload is None:
+        payloads = [el for el in root.iterchildren(tag=etree.Element) if etree.QName(el).namespace != SBDH_NS]
+        if not payloads:
             raise UnknownDocumentTypeError("SBDH envelope without a business document inside")
+        if len(payloads) > 1:  # only the first would be validated; Peppol receivers refuse it (gateway.sbdh)
+            raise UnknownDocumentTypeError(
+                f"SBDH envelope with {len(payloads)} business documents: a Peppol envelope carries exactly one")
+        payload = payloads[0]
         text = etree.tostring(payload, encoding="unicode", with_tail=False)
         root = payload
     elif text is None or not same_codec(encoding, declared_encoding(data)):

@@ -180,3 +180,16 @@ def test_external_dtd_behind_an_encoding_only_libxml2_knows_is_never_opened(vali
         if not opened.is_set():
             os.close(os.open(fifo, os.O_RDONLY | os.O_NONBLOCK))  # release the writer
         thread.join(5)
+
+
+def test_sbdh_with_two_business_documents_is_refused(validator, base_example):
+    """Only the first payload was validated and the envelope came back valid, while the Peppol
+    envelope rules (and gateway.sbdh on receipt) allow exactly one business document."""
+    from validation.errors import UnknownDocumentTypeError
+
+    body = base_example.split(b"?>", 1)[1]
+    head = (b'<StandardBusinessDocument xmlns="http://www.unece.org/cefact/namespaces/StandardBusinessDocumentHeader">'
+            b"<StandardBusinessDocumentHeader><HeaderVersion>1.0</HeaderVersion></StandardBusinessDocumentHeader>")
+    assert validator.validate(head + body + b"</StandardBusinessDocument>").valid
+    with pytest.raises(UnknownDocumentTypeError, match="2 business documents"):
+        validator.validate(head + body + body.replace(b"Snippet1", b"Hidden2") + b"</StandardBusinessDocument>")
