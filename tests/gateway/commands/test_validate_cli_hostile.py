@@ -28,7 +28,8 @@ def test_reports_match_the_engine(cli, validator, base_example, tmp_path, capsys
     two_codes = base_example.replace(b"<cbc:ID>Snippet1</cbc:ID>", b"<cbc:ID>Snippet1</cbc:ID>" * 2, 1)
     docs = {
         "two-codes.xml": (two_codes.replace(b'unitCode="DAY">7<', b'unitCode="DAY">seven<', 1), 1),
-        "huge-amount.xml": (base_example.replace(b'currencyID="EUR">25<', b'currencyID="EUR">' + b"9" * 500_000 + b"<", 1), 1),
+        "huge-amount.xml": (base_example.replace(b'currencyID="EUR">25<',
+                                                 b'currencyID="EUR">' + b"9" * 500_000 + b"<", 1), 1),
         "utf16be.xml": (base_example.decode().replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16-be"), 0),
     }
     for name, (data, status) in docs.items():
