@@ -9,12 +9,14 @@ typo never silently falls back to a default. Every key is documented in docs/con
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 DEFAULT_CONFIG_FILE = "sendgw.toml"
 ENV_PREFIX = "SENDGW_"
@@ -223,13 +225,68 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     raise ConfigError(f"{where}: expected {getattr(hint, '__name__', hint)}, got {value!r}")
 
 
-def _apply(section_obj: Any, values: Mapping[str, Any], where: str) -> None:
+# Accepted range per numeric key: (lowest, highest or None), POSITIVE (above 0) or None (checked
+# elsewhere); any other number must be finite and >= 0. A negative size, a zero timeout or an
+# impossible port would otherwise fail later, far from its cause.
+POSITIVE = "positive"
+_LIMITS: dict[tuple[str, str], tuple[int, int | None] | str | None] = {
+    ("server", "port"): (0, 65535),
+    ("server", "processes"): None,  # checked by `sendgw serve`, after its --processes
+    ("server", "max_request_bytes"): POSITIVE,
+    ("database", "pool_size"): POSITIVE,
+    ("validation", "max_bytes"): POSITIVE,
+    ("validation", "timeout_seconds"): POSITIVE,
+    ("discovery", "dns_timeout"): POSITIVE,
+    ("discovery", "smp_timeout"): POSITIVE,
+    ("discovery", "cache_size"): POSITIVE,
+    ("discovery", "max_response_bytes"): POSITIVE,
+    ("as4", "max_message_bytes"): POSITIVE,
+    ("as4", "max_soap_bytes"): POSITIVE,
+    ("as4", "max_parts"): POSITIVE,
+    ("as4", "max_decompressed_bytes"): POSITIVE,
+    ("as4", "not_serviced_http_status"): (200, 599),
+    ("as4", "error_http_status"): (200, 599),
+    ("webhooks", "timeout_seconds"): POSITIVE,
+    ("outbound", "concurrency"): POSITIVE,
+    ("outbound", "per_endpoint_concurrency"): POSITIVE,
+    ("outbound", "breaker_failures"): POSITIVE,
+    ("outbound", "http_timeout_seconds"): POSITIVE,
+    ("routing", "track_seconds"): POSITIVE,
+}
+
+
+def _check(section: str, key: str, value: Any, where: str) -> Any:
+    """Refuse numbers out of range and a public_url that is not an http(s) address."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        limit = _LIMITS.get((section, key), (0, None))
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}: must be a finite number, got {value!r}")
+        if limit == POSITIVE and value <= 0:
+            raise ConfigError(f"{where}: must be more than 0, got {value!r}")
+        if isinstance(limit, tuple) and value < limit[0]:
+            raise ConfigError(f"{where}: must be at least {limit[0]}, got {value!r}")
+        if isinstance(limit, tuple) and limit[1] is not None and value > limit[1]:
+            raise ConfigError(f"{where}: must be at most {limit[1]}, got {value!r}")
+    if (section, key) == ("server", "public_url") and value:
+        try:
+            parts = urlsplit(value)
+            usable = (parts.scheme in ("http", "https") and bool(parts.hostname)
+                      and (parts.port is None or parts.port > 0))
+        except ValueError:  # e.g. "https://[::1" or a port that is not a number
+            usable = False
+        if not usable:
+            raise ConfigError(f"{where}: must be an http:// or https:// address, got {value!r}")
+    return value
+
+
+def _apply(section: str, section_obj: Any, values: Mapping[str, Any], where: str) -> None:
     hints = typing.get_type_hints(type(section_obj))
     for key, value in values.items():
         if key not in hints:
             known = ", ".join(sorted(hints))
             raise ConfigError(f"{where}: unknown key {key!r} (known: {known})")
-        setattr(section_obj, key, _coerce(value, hints[key], f"{where}.{key}"))
+        value = _coerce(value, hints[key], f"{where}.{key}")
+        setattr(section_obj, key, _check(section, key, value, f"{where}.{key}"))
 
 
 def load_settings(
@@ -246,6 +303,8 @@ def load_settings(
         path = env.get(ENV_PREFIX + "CONFIG") or None
     if path is not None:
         file = Path(path)
+        if file.is_dir():
+            raise ConfigError(f"configuration file {file} is a directory")
         if not file.is_file():
             raise ConfigError(f"configuration file {file} not found")
     elif Path(DEFAULT_CONFIG_FILE).is_file():
@@ -261,11 +320,15 @@ def load_settings(
             if name in _FREEFORM:
                 setattr(settings, name, _coerce(table, dict, f"{file}: [{name}]"))
             elif name in sections and isinstance(table, dict):
-                _apply(getattr(settings, name), table, f"{file}: [{name}]")
+                _apply(name, getattr(settings, name), table, f"{file}: [{name}]")
+            elif name in sections:
+                raise ConfigError(f"{file}: [{name}] must be a table, got {name} = {table!r}")
             else:
                 raise ConfigError(f"{file}: unknown section [{name}] (known: {', '.join(sorted(sections))})")
 
     # Longest section names first so that e.g. SENDGW_TRUST_AP_ANCHORS finds [trust] ap_anchors.
+    # A variable naming a section but no key of it is a typo (SENDGW_SERVER_PROT), not someone
+    # else's variable: refused like an unknown key in the file.
     for name in sorted(sections, key=len, reverse=True):
         prefix = f"{ENV_PREFIX}{name.upper()}_"
         section_obj = getattr(settings, name)
@@ -273,8 +336,11 @@ def load_settings(
         for var, value in env.items():
             if var.startswith(prefix):
                 key = var[len(prefix):].lower()
-                if key in hints:
-                    setattr(section_obj, key, _coerce(value, hints[key], f"${var}"))
+                if key not in hints:
+                    known = ", ".join(f"{prefix}{k.upper()}" for k in sorted(hints))
+                    raise ConfigError(f"${var}: unknown setting (known: {known})")
+                value = _coerce(value, hints[key], f"${var}")
+                setattr(section_obj, key, _check(name, key, value, f"${var}"))
     return settings
 
 
