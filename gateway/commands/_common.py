@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from gateway.config import ConfigError, Settings, load_settings
 from gateway.store.db import make_engine
@@ -27,15 +28,49 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def engine_from(settings: Settings) -> Engine:
-    return make_engine(settings.database.url, base_dir=settings.base_dir,
-                       pool_size=settings.database.pool_size, echo=settings.database.echo)
+    """The configured engine; a URL SQLAlchemy cannot use is a configuration error, not a traceback."""
+    url = settings.database.url
+    shown = _masked(url)
+    try:
+        return make_engine(url, base_dir=settings.base_dir,
+                           pool_size=settings.database.pool_size, echo=settings.database.echo)
+    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+        raise CommandError(f"configuration: [database] url {shown!r} is not usable ({exc}); expected "
+                           "sqlite:///FILE or postgresql://user@host/db") from exc
+    except OSError as exc:  # the SQLite file's folder cannot be created
+        raise CommandError(f"configuration: [database] url {shown!r}: cannot create {exc.filename}: "
+                           f"{exc.strerror or exc}") from exc
+
+
+def _masked(url: str) -> str:
+    """The URL with its password hidden, also when SQLAlchemy could not make sense of it."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string()
+    except ArgumentError:
+        return url.split("@")[-1] if "@" in url else url
+
+
+def connected(engine: Engine) -> Engine:
+    """Connect once, so an unreachable database is one line naming it instead of a driver traceback."""
+    try:
+        with engine.connect():
+            pass
+    except DBAPIError as exc:
+        raise CommandError(f"database {engine.url.render_as_string()} unreachable: {_first_line(exc)}") from exc
+    return engine
+
+
+def _first_line(exc: DBAPIError) -> str:
+    return (str(exc.orig or exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def current_engine(args: argparse.Namespace) -> Engine:
     """The configured database, refusing one whose schema is not current."""
     from gateway.store.migrate import SchemaOutOfDate, check_schema
 
-    engine = engine_from(settings_from(args))
+    engine = connected(engine_from(settings_from(args)))
     try:
         check_schema(engine)
     except SchemaOutOfDate as exc:
@@ -56,6 +91,8 @@ def guarded(run):
             return run(args)
         except CommandError as exc:
             return fail(str(exc), exc.exit_code)
+        except DBAPIError as exc:  # the database went away or refused mid-command
+            return fail(f"database error: {_first_line(exc)}")
 
     wrapper.__doc__ = run.__doc__
     return wrapper

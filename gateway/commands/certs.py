@@ -37,7 +37,7 @@ def run_sync(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:
-        print(f"sendgw: {exc}", file=sys.stderr)
+        print(f"sendgw certs sync: configuration: {exc}", file=sys.stderr)
         return 2
     source = args.source or settings.trust.mirror
     if not source:

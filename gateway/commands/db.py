@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gateway.commands._common import engine_from, guarded, settings_from
+from gateway.commands._common import connected, engine_from, guarded, settings_from
 from gateway.store.migrate import current_revision, head_revision, upgrade
 
 
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
-    engine = engine_from(settings_from(args))
+    engine = connected(engine_from(settings_from(args)))
     before = current_revision(engine)
     after = upgrade(engine)
     print(f"database schema: {before or 'empty'} -> {after}" if before != after
@@ -32,7 +32,7 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    engine = engine_from(settings_from(args))
+    engine = connected(engine_from(settings_from(args)))
     current, head = current_revision(engine), head_revision()
     print(f"current: {current or 'empty'}\nrequired: {head}")
     return 0 if current == head else 1

@@ -35,10 +35,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "N server processes share the port and a supervising parent "
                                    "restarts any that die; SIGTERM/SIGINT stop them gracefully.")
     p.add_argument("--host", help="override [server] host")
-    p.add_argument("--port", type=int, help="override [server] port")
+    p.add_argument("--port", type=_port, help="override [server] port (0-65535; 0 = any free port)")
     p.add_argument("--processes", type=int, metavar="N",
                    help="override [server] processes: server processes sharing the port (0 = one per CPU core)")
     p.set_defaults(func=guarded(run))
+
+
+def _port(value: str) -> int:
+    """--port is checked like [server] port: a usage error, not a failure to listen later."""
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {value!r}")
+    return port
 
 
 def prepare_database(settings, engine) -> None:
