@@ -70,6 +70,10 @@ def run_sync(args: argparse.Namespace) -> int:
     except ArtefactError as exc:
         print(f"sendgw artefacts sync: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # the cache cannot be created or written: [artefacts] cache is wrong
+        print(f"sendgw artefacts sync: cannot install into [artefacts] cache {cache}: "
+              f"{exc.strerror or exc}: {exc.filename}", file=sys.stderr)
+        return 2
     if not args.quiet:
         print(f"{result.total} artefacts in {cache} from {result.source}: "
               f"{len(result.installed)} installed, {len(result.unchanged)} already present")

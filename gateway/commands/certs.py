@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Copy every Peppol CA certificate pinned in certs/manifest.json from "
                                     "a folder (--from, or [trust] mirror) into the trust cache, checking "
                                     "each SHA-256 fingerprint. Exit 0 on success, 1 on a missing or "
-                                    "tampered certificate.")
+                                    "tampered certificate, 2 on a configuration error (no source, "
+                                    "a trust cache that cannot be written).")
     p.add_argument("--from", dest="source", metavar="DIR", help="folder holding the Peppol CA PEM files")
     p.add_argument("--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=run_sync)
@@ -49,6 +50,10 @@ def run_sync(args: argparse.Namespace) -> int:
     except TrustError as exc:
         print(f"sendgw certs sync: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # the trust cache cannot be created or written: [trust] cache is wrong
+        print(f"sendgw certs sync: cannot install into [trust] cache {target}: "
+              f"{exc.strerror or exc}: {exc.filename}", file=sys.stderr)
+        return 2
     if not args.quiet:
         print(f"installed {len(installed)} Peppol CA certificates into {target}")
     return 0

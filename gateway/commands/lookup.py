@@ -59,8 +59,8 @@ def _failure(args: argparse.Namespace, exc: Exception, code: str, kind: str) -> 
 def run(args: argparse.Namespace) -> int:
     try:
         participant = ParticipantId.parse(args.participant)
-        doctype = DocumentTypeId.parse(args.doctype) if args.doctype else None
-        process = ProcessId.parse(args.process) if args.process else None
+        doctype = DocumentTypeId.parse(args.doctype) if args.doctype is not None else None
+        process = ProcessId.parse(args.process) if args.process is not None else None
     except IdentifierError as exc:
         _failure(args, exc, exc.code, "invalid identifier")
         return 2

@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "render", help="render a UBL invoice/credit note as PDF/A-3b (or HTML)",
         description="Render a UBL 2.1 Invoice or CreditNote (bare or SBDH-wrapped) as an A4 PDF/A-3b "
                     "with the UBL embedded, in a Norwegian layout. Exit 0 on success, 2 when the "
-                    "input is not a usable invoice (reason on one line on stderr).")
+                    "input is not a usable invoice, 1 when OUT cannot be written (reason on one "
+                    "line on stderr).")
     parser.add_argument("file", metavar="FILE", help="UBL XML file ('-' for standard input)")
     parser.add_argument("-o", "--output", metavar="OUT", required=True,
                         help="output file ('-' for standard output)")

@@ -185,3 +185,21 @@ def test_serve_on_the_embedded_default_answers_health_and_stops_on_sigterm(opera
     assert "Traceback" not in err
     assert f"sendgw serving on http://127.0.0.1:{port}" in err
     assert (operator / "var" / "sendgw.db").is_file()
+
+
+@pytest.mark.parametrize("var, argv, section", [
+    ("SENDGW_ARTEFACTS_CACHE", ["artefacts", "sync", "--from", "mirror"], "[artefacts] cache"),
+    ("SENDGW_TRUST_CACHE", ["certs", "sync", "--from", "mirror"], "[trust] cache"),
+], ids=["artefacts", "certs"])
+def test_sync_into_a_cache_that_cannot_be_created_is_exit_2(operator, capsys, monkeypatch, var, argv, section):
+    (operator / "mirror").mkdir()
+    monkeypatch.setenv(var, str(operator / "doc.xml" / "cache"))  # below a file
+    assert main(argv) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"cannot install into {section} {operator / 'doc.xml' / 'cache'}" in line
+
+
+@pytest.mark.parametrize("option", ["--doctype", "--process"])
+def test_lookup_refuses_an_empty_identifier_instead_of_ignoring_it(operator, capsys, option):
+    assert main(["lookup", "0192:923609016", option, ""]) == 2
+    assert _one_line(capsys.readouterr().err).startswith("invalid identifier: empty:")
