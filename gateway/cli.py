@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="TOML configuration file (default: ./sendgw.toml if present); SENDGW_* variables override it",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
             continue
@@ -37,10 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+    args = parser.parse_args(argv)  # a missing COMMAND or ACTION is a usage error (exit 2)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

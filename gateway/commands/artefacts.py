@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Manage the official validation artefacts pinned in schematron/manifest.json "
                     "(UBL XSDs, CEN / Peppol / EHF compiled Schematron) in the local cache "
                     "([artefacts] cache, default var/artefacts).")
-    asub = parser.add_subparsers(dest="artefacts_command", metavar="ACTION")
+    asub = parser.add_subparsers(dest="artefacts_command", metavar="ACTION", required=True)
 
     p = asub.add_parser(
         "sync", help="install the pinned artefacts into the cache, verifying every SHA-256",
@@ -44,7 +44,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--at", metavar="YYYY-MM-DD", help="status as of this date (default: today)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=run_list)
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
 def _settings(args):

@@ -13,7 +13,7 @@ from gateway.config import ConfigError, load_settings
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("certs", help="trust anchors and development certificates",
                             description="Manage Peppol CA trust anchors and development certificates.")
-    csub = parser.add_subparsers(dest="certs_command", metavar="ACTION")
+    csub = parser.add_subparsers(dest="certs_command", metavar="ACTION", required=True)
     p = csub.add_parser("sync", help="install the pinned Peppol CA certificates into the trust cache",
                         description="Copy every Peppol CA certificate pinned in certs/manifest.json from "
                                     "a folder (--from, or [trust] mirror) into the trust cache, checking "
@@ -31,7 +31,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--seat", required=True, help="AP seat id used as certificate CN, e.g. PNO000001")
     d.add_argument("--force", action="store_true", help="replace existing files")
     d.set_defaults(func=run_dev_pki)
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
 def run_sync(args: argparse.Namespace) -> int:

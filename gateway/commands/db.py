@@ -11,7 +11,7 @@ from gateway.store.migrate import current_revision, head_revision, upgrade
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("db", help="database schema migrations",
                             description="Manage the database schema (Alembic migrations).")
-    dsub = parser.add_subparsers(dest="db_command", metavar="ACTION")
+    dsub = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     p = dsub.add_parser("upgrade", help="migrate the database to the newest schema",
                         description="Apply every pending migration to the configured database.")
     p.set_defaults(func=guarded(run_upgrade))
@@ -19,7 +19,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                         description="Print the database's schema revision and the one this code needs; "
                                     "exit 0 when current, 1 when an upgrade is needed.")
     p.set_defaults(func=guarded(run_status))
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
 def run_upgrade(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from gateway.store.tenants import TenantNotFound
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("participant", help="hosted participants (receiving side)",
                             description="Manage the Peppol participants this access point receives for.")
-    psub = parser.add_subparsers(dest="participant_command", metavar="ACTION")
+    psub = parser.add_subparsers(dest="participant_command", metavar="ACTION", required=True)
     p = psub.add_parser("add", help="host a participant for a tenant",
                         description="Host a participant (e.g. 0192:923609016) for a tenant. Messages for "
                                     "it are accepted and handed to the tenant's inbox. Without --doctype "
@@ -35,9 +35,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = psub.add_parser("list", help="list hosted participants", description="List hosted participants.")
     p.add_argument("--tenant", help="only this tenant's participants")
     p.set_defaults(func=guarded(run_list))
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
-
-
 
 
 def _participant(text: str) -> ParticipantId:

@@ -15,7 +15,7 @@ from gateway.store.tenants import TenantNotFound, get_tenant_by_name
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("report", help="reports (channel usage and savings)",
                             description="Reports for a tenant.")
-    rsub = parser.add_subparsers(dest="report_command", metavar="REPORT")
+    rsub = parser.add_subparsers(dest="report_command", metavar="REPORT", required=True)
     p = rsub.add_parser("channels", help="per channel: invoices, delivery rate, cost, saving vs print",
                         description="Per channel: invoices attempted and delivered, delivery rate, cost and "
                                     "the saving against sending everything by print, for a period "
@@ -25,7 +25,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--to", dest="end", metavar="DATE", help="YYYY-MM-DD (inclusive) or ISO timestamp")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=guarded(run_channels))
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
 def run_channels(args: argparse.Namespace) -> int:

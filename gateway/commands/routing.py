@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("routing", help="B2C channel routing per tenant",
                             description="Show or set a tenant's channel routing (priority lists, channel "
                                         "settings, costs); the same document as GET/PUT /api/v1/routing.")
-    rsub = parser.add_subparsers(dest="routing_command", metavar="ACTION")
+    rsub = parser.add_subparsers(dest="routing_command", metavar="ACTION", required=True)
     p = rsub.add_parser("show", help="print the routing as JSON (secrets masked)",
                         description="Print the tenant's routing configuration as JSON, secrets masked.")
     p.add_argument("--tenant", required=True)
@@ -28,7 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tenant", required=True)
     p.add_argument("file", help="JSON file, or - for standard input")
     p.set_defaults(func=guarded(run_set))
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
 
 def _tenant(engine, name: str):

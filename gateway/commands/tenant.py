@@ -11,7 +11,7 @@ from gateway.store.tenants import TenantExists, TenantNotFound, create_tenant, c
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("tenant", help="manage tenants (issuers) and their API tokens",
                             description="Manage tenants (issuers) and their API bearer tokens.")
-    tsub = parser.add_subparsers(dest="tenant_command", metavar="ACTION")
+    tsub = parser.add_subparsers(dest="tenant_command", metavar="ACTION", required=True)
     p = tsub.add_parser("create", help="create a tenant and print its API token once",
                         description="Create a tenant and print its bearer token. The token is stored "
                                     "only as a hash: this is the only time it is shown.")
@@ -28,9 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=guarded(run_revoke))
     p = tsub.add_parser("list", help="list tenants", description="List the tenants.")
     p.set_defaults(func=guarded(run_list))
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
-
-
 
 
 def run_create(args: argparse.Namespace) -> int:

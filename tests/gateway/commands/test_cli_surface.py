@@ -50,6 +50,19 @@ def test_help_exits_0_and_explains_itself(path, capsys):
     assert len(description.split()) >= 3, f"{' '.join(path)} --help has no description"
 
 
+GROUPS = sorted({p[:-1] for p in COMMANDS if p}, key=len)  # (), ("db",), ("tenant",), ...
+
+
+@pytest.mark.parametrize("path", GROUPS, ids=lambda p: " ".join(p) or "sendgw")
+def test_a_missing_command_or_action_is_a_usage_error_on_stderr(path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(list(path))
+    assert exc.value.code == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err.startswith("usage: sendgw") and "error: the following arguments are required" in out.err
+
+
 @pytest.mark.parametrize("argv", [["frob"], ["--frob"], ["db", "status", "--frob"], ["db", "frob"],
                                   ["serve", "--port", "99999"], ["serve", "--port", "http"],
                                   ["tenant", "create"], ["worker", "--only", "nothing"]])
