@@ -255,8 +255,13 @@ _LIMITS: dict[tuple[str, str], tuple[int, int | None] | str | None] = {
 }
 
 
+# Keys with a fixed set of values (discovery accepts the mode in any case).
+_CHOICES = {("storage", "payloads"): ("file", "database"), ("discovery", "mode"): ("test", "prod")}
+
+
 def _check(section: str, key: str, value: Any, where: str) -> Any:
-    """Refuse numbers out of range and a public_url that is not an http(s) address."""
+    """Refuse numbers out of range, values outside their choices, an AS4 path without its leading
+    slash and a public_url that is not an http(s) address: each would fail only later, or never."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         limit = _LIMITS.get((section, key), (0, None))
         if not math.isfinite(value):
@@ -267,6 +272,11 @@ def _check(section: str, key: str, value: Any, where: str) -> Any:
             raise ConfigError(f"{where}: must be at least {limit[0]}, got {value!r}")
         if isinstance(limit, tuple) and limit[1] is not None and value > limit[1]:
             raise ConfigError(f"{where}: must be at most {limit[1]}, got {value!r}")
+    choices = _CHOICES.get((section, key))
+    if choices and str(value).lower() not in choices:
+        raise ConfigError(f"{where}: must be one of {', '.join(choices)}, got {value!r}")
+    if (section, key) == ("server", "as4_path") and not value.startswith("/"):
+        raise ConfigError(f"{where}: must start with '/', got {value!r}")
     if (section, key) == ("server", "public_url") and value:
         try:
             parts = urlsplit(value)

@@ -18,6 +18,9 @@ from gateway.config import ConfigError, load_settings
     ("[database]\npool_size = 0\n", "[database].pool_size: must be more than 0"),
     ("[as4]\nerror_http_status = 99\n", "[as4].error_http_status: must be at least 200"),
     ("[server]\npublic_url = \"ap.example.no\"\n", "[server].public_url: must be an http:// or https://"),
+    ("[server]\nas4_path = \"as4\"\n", "[server].as4_path: must start with '/'"),
+    ("[storage]\npayloads = \"s3\"\n", "[storage].payloads: must be one of file, database"),
+    ("[discovery]\nmode = \"staging\"\n", "[discovery].mode: must be one of test, prod"),
 ])
 def test_out_of_range_file_values_name_file_and_key(tmp_path, text, fragment):
     cfg = tmp_path / "gw.toml"
@@ -55,6 +58,7 @@ def test_boundary_values_and_foreign_variables_are_accepted(tmp_path, monkeypatc
                            "SENDGW_URL": "http://x", "SENDGW_TOKEN": "t", "SENDGW_TEST_DATABASES": "sqlite"})
     assert (s.server.port, s.server.processes, s.validation.workers, s.as4.spill_bytes) == (0, 0, 0, 0)
     assert s.server.public_url == "https://ap.example.no"
+    assert load_settings(env={"SENDGW_DISCOVERY_MODE": "PROD"}).discovery.mode == "PROD"  # lookup lower-cases it
 
 
 def test_a_directory_is_not_a_configuration_file(tmp_path):
