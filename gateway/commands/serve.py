@@ -66,6 +66,22 @@ def prepare_database(settings, engine) -> None:
                            1) from exc
 
 
+def prepare_folders(settings) -> None:
+    """Create the payload and AS4 spill folders now: one that cannot be made or written would
+    otherwise fail each received or submitted document, long after a clean start."""
+    folders = [("[as4] tmp_dir", settings.as4.tmp_dir)]
+    if settings.storage.payloads == "file":
+        folders.append(("[storage] directory", settings.storage.directory))
+    for name, value in folders:
+        folder = settings.path(value)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CommandError(f"refusing to start: {name} {folder}: {exc.strerror or exc}", 1) from exc
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise CommandError(f"refusing to start: {name} {folder}: not writable", 1)
+
+
 def tls_context(settings) -> ssl.SSLContext | None:
     """The server's TLS context from [server] tls_certificate/tls_key, or None for plain HTTP."""
     cert, key = settings.server.tls_certificate, settings.server.tls_key
@@ -162,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
         settings.server.processes = args.processes
     processes = process_count(settings)
     ssl_context = tls_context(settings)
+    prepare_folders(settings)
     engine = engine_from(settings)
     prepare_database(settings, engine)
     scheme = "https" if ssl_context else "http"

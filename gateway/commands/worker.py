@@ -91,10 +91,11 @@ async def _serve(settings, engine, kinds: tuple[str, ...], grace: float) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from gateway.commands.serve import prepare_database
+    from gateway.commands.serve import prepare_database, prepare_folders
 
     configure_logging()
     settings = settings_from(args)
+    prepare_folders(settings)
     engine = engine_from(settings)
     prepare_database(settings, engine)
     try:

@@ -216,3 +216,15 @@ def test_sync_into_a_cache_that_cannot_be_created_is_exit_2(operator, capsys, mo
 def test_lookup_refuses_an_empty_identifier_instead_of_ignoring_it(operator, capsys, option):
     assert main(["lookup", "0192:923609016", option, ""]) == 2
     assert _one_line(capsys.readouterr().err).startswith("invalid identifier: empty:")
+
+
+@pytest.mark.parametrize("argv", [["serve", "--port", "0"], ["worker"]], ids=" ".join)
+@pytest.mark.parametrize("var, name", [("SENDGW_STORAGE_DIRECTORY", "[storage] directory"),
+                                       ("SENDGW_AS4_TMP_DIR", "[as4] tmp_dir")], ids=["payloads", "tmp"])
+def test_a_folder_that_cannot_be_created_stops_start_up(operator, capsys, monkeypatch, argv, var, name):
+    """Found at start, not when the first document arrives and cannot be stored."""
+    monkeypatch.setenv(var, str(operator / "doc.xml" / "folder"))
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert f"sendgw: refusing to start: {name} {operator / 'doc.xml' / 'folder'}: Not a directory" in err
