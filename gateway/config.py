@@ -309,14 +309,16 @@ def load_settings(
     sections = _sections()
 
     file: Path | None = None
+    origin = ""
     if path is None:
         path = env.get(ENV_PREFIX + "CONFIG") or None
+        origin = f" (from ${ENV_PREFIX}CONFIG)"  # say where a path the command line never showed came from
     if path is not None:
         file = Path(path)
         if file.is_dir():
-            raise ConfigError(f"configuration file {file} is a directory")
+            raise ConfigError(f"configuration file {file}{origin} is a directory")
         if not file.is_file():
-            raise ConfigError(f"configuration file {file} not found")
+            raise ConfigError(f"configuration file {file}{origin} not found")
     elif Path(DEFAULT_CONFIG_FILE).is_file():
         file = Path(DEFAULT_CONFIG_FILE)
 

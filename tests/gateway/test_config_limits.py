@@ -64,3 +64,8 @@ def test_boundary_values_and_foreign_variables_are_accepted(tmp_path, monkeypatc
 def test_a_directory_is_not_a_configuration_file(tmp_path):
     with pytest.raises(ConfigError, match="is a directory"):
         load_settings(tmp_path, env={})
+
+
+def test_a_missing_file_named_by_sendgw_config_says_so(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope.toml \(from \$SENDGW_CONFIG\) not found"):
+        load_settings(env={"SENDGW_CONFIG": str(tmp_path / "nope.toml")})
