@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -37,6 +38,17 @@ def test_every_command_is_covered():
     assert {"serve", "validate", "artefacts", "certs", "db", "tenant", "participant", "lookup", "send",
             "routing", "render", "report", "worker"} <= top
     assert ("tenant", "create") in COMMANDS and ("artefacts", "verify") in COMMANDS
+
+
+def test_the_readme_lists_every_command_and_action():
+    """The README's command table: one row per command, its actions in the first cell."""
+    rows = [line.split(" | ")[0] for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+            if line.startswith("| `sendgw ")]
+    for path in (p for p in COMMANDS if p):
+        cells = [c for c in rows if c.startswith(f"| `sendgw {path[0]}")]
+        assert cells, f"README has no row for sendgw {path[0]}"
+        if len(path) == 2:
+            assert re.search(rf"\b{path[1]}\b", cells[0]), f"README does not mention sendgw {' '.join(path)}"
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "sendgw")
