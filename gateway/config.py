@@ -324,7 +324,7 @@ def load_settings(
 
     if file is not None:
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
+            data = tomllib.loads(file.read_text(encoding="utf-8-sig"))  # a BOM some editors add is no error
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{file}: {exc}") from exc
         settings.base_dir = file.resolve().parent

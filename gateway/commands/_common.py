@@ -29,9 +29,16 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def engine_from(settings: Settings) -> Engine:
     """The configured engine; a URL SQLAlchemy cannot use is a configuration error, not a traceback."""
+    from sqlalchemy.engine import make_url
+
     url = settings.database.url
     shown = _masked(url)
     try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+            # each connection would see its own empty database, and nothing would be kept
+            raise CommandError(f"configuration: [database] url {shown!r} is an in-memory SQLite database; "
+                               "give a file: sqlite:///FILE")
         return make_engine(url, base_dir=settings.base_dir,
                            pool_size=settings.database.pool_size, echo=settings.database.echo)
     except (ArgumentError, NoSuchModuleError, ImportError) as exc:
@@ -47,9 +54,10 @@ def _masked(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     try:
-        return make_url(url).render_as_string()
+        parsed = make_url(url)
     except ArgumentError:
         return url.split("@")[-1] if "@" in url else url
+    return parsed.render_as_string() if parsed.password else url  # rendering would quote ':' in paths
 
 
 def connected(engine: Engine) -> Engine:

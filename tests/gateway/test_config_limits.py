@@ -69,3 +69,9 @@ def test_a_directory_is_not_a_configuration_file(tmp_path):
 def test_a_missing_file_named_by_sendgw_config_says_so(tmp_path):
     with pytest.raises(ConfigError, match=r"nope.toml \(from \$SENDGW_CONFIG\) not found"):
         load_settings(env={"SENDGW_CONFIG": str(tmp_path / "nope.toml")})
+
+
+def test_a_byte_order_mark_is_not_a_syntax_error(tmp_path):
+    cfg = tmp_path / "gw.toml"
+    cfg.write_bytes(b"\xef\xbb\xbf[server]\nport = 9000\n")
+    assert load_settings(cfg, env={}).server.port == 9000

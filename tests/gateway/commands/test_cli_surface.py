@@ -165,8 +165,10 @@ DB_COMMANDS = [["db", "upgrade"], ["db", "status"], ["tenant", "list"], ["tenant
     ("mysql://u:secret@db.example/x", "[database] url 'mysql://u:***@db.example/x' is not usable"),
     ("sqlite:////proc/sendgw/x.db", "cannot create /proc/sendgw"),
     ("sqlite:///.", "unreachable"),  # the database file is a directory
+    ("sqlite://", "[database] url 'sqlite://' is an in-memory SQLite database"),
+    ("sqlite:///:memory:", "[database] url 'sqlite:///:memory:' is an in-memory SQLite database"),
     ("postgresql://u:secret@127.0.0.1:{port}/x", "database postgresql+psycopg://u:***@127.0.0.1"),
-], ids=["garbage", "empty", "no-driver", "no-folder", "directory", "refused"])
+], ids=["garbage", "empty", "no-driver", "no-folder", "directory", "memory", "memory2", "refused"])
 def test_unusable_database_is_exit_2_and_one_line(operator, capsys, monkeypatch, argv, url, fragment):
     monkeypatch.setenv("SENDGW_DATABASE_URL", url.format(port=free_port()))
     assert main(argv) == 2
