@@ -20,6 +20,17 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
+def seconds(value: str) -> float:
+    """An argparse type for durations: a negative or non-finite one is a usage error, not a no-op."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number < float("inf"):
+        raise argparse.ArgumentTypeError(f"not a number of seconds (0 or more): {value!r}")
+    return number
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
     try:
         return load_settings(getattr(args, "config", None))

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gateway.commands._common import CommandError, guarded, settings_from
+from gateway.commands._common import CommandError, guarded, seconds, settings_from
 
 FINAL = {"delivered": 0, "failed": 1, "undeliverable": 1}
 EXIT_TIMEOUT = 3
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a resubmission with the same key and file returns the same document (no second send)")
     p.add_argument("--receiver", metavar="ID", help="override the receiver participant id, e.g. 0192:987654325")
     p.add_argument("--wait", action="store_true", help="wait for a final state and print the attempts")
-    p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+    p.add_argument("--timeout", type=seconds, default=600.0, metavar="SECONDS",
                    help="give up waiting after this long (default 600; exit 3)")
     p.add_argument("--json", action="store_true", help="print the API's JSON answer instead of text")
     p.set_defaults(func=guarded(run))

@@ -14,7 +14,7 @@ import signal
 
 from certs.trust import TrustError
 from gateway.commands.serve import configure_logging
-from gateway.commands._common import CommandError, engine_from, guarded, settings_from
+from gateway.commands._common import CommandError, engine_from, guarded, seconds, settings_from
 from gateway.config import ConfigError
 from gateway.identity import IdentityError, load_identity
 from gateway.workers import KINDS, start_workers
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "flight is resumed by another worker when its lease expires.")
     p.add_argument("--only", type=_kinds, default=KINDS, metavar="KINDS",
                    help=f"comma-separated subset of {','.join(KINDS)} (default: all)")
-    p.add_argument("--grace", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--grace", type=seconds, default=10.0, metavar="SECONDS",
                    help="how long to wait for documents in flight on SIGTERM (default 10)")
     p.set_defaults(func=guarded(run))
 

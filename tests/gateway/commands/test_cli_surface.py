@@ -77,7 +77,9 @@ def test_a_missing_command_or_action_is_a_usage_error_on_stderr(path, capsys):
 
 @pytest.mark.parametrize("argv", [["frob"], ["--frob"], ["db", "status", "--frob"], ["db", "frob"],
                                   ["serve", "--port", "99999"], ["serve", "--port", "http"],
-                                  ["tenant", "create"], ["worker", "--only", "nothing"]])
+                                  ["tenant", "create"], ["worker", "--only", "nothing"],
+                                  ["worker", "--grace", "-1"], ["worker", "--grace", "nan"],
+                                  ["send", "doc.xml", "--wait", "--timeout", "-5"]])
 def test_usage_errors_exit_2_with_a_usage_line(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
