@@ -357,7 +357,7 @@ def load_settings(
 
 
 def describe(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The effective settings as plain tables (for `sendgw config show`), secrets masked."""
+    """The effective settings as plain tables, secrets masked, so they can be printed or logged."""
     out: dict[str, dict[str, Any]] = {}
     for name in _sections():
         table = dataclasses.asdict(getattr(settings, name))
