@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from gateway.config import ConfigError, Settings, load_settings
@@ -40,8 +41,6 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def engine_from(settings: Settings) -> Engine:
     """The configured engine; a URL SQLAlchemy cannot use is a configuration error, not a traceback."""
-    from sqlalchemy.engine import make_url
-
     url = settings.database.url
     shown = _masked(url)
     try:
@@ -62,8 +61,6 @@ def engine_from(settings: Settings) -> Engine:
 
 def _masked(url: str) -> str:
     """The URL with its password hidden, also when SQLAlchemy could not make sense of it."""
-    from sqlalchemy.engine import make_url
-
     try:
         parsed = make_url(url)
     except ArgumentError:
