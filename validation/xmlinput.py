@@ -141,7 +141,8 @@ def _parse_tree(data: bytes, compact: bool) -> etree._ElementTree:
 
 
 def _syntax_message(exc: etree.XMLSyntaxError) -> str:
-    msg = str(exc.msg if getattr(exc, "msg", None) else exc).strip()
+    """libxml2's message on one line (some carry a newline before ", line N, column M")."""
+    msg = " ".join(str(exc.msg if getattr(exc, "msg", None) else exc).split()).replace(" ,", ",")
     return msg or "not well-formed"
 
 

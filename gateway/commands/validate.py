@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             report = validator.validate(data, rules=rules, at=args.at)
         except ValidationInputError as exc:
-            print(f"sendgw validate: {name}: {exc.code}: {exc.message}", file=sys.stderr)
+            reason = " ".join(exc.message.split())  # one line per problem, whatever the parser said
+            print(f"sendgw validate: {name}: {exc.code}: {reason}", file=sys.stderr)
             status = EXIT_UNUSABLE
             continue
         except ArtefactError as exc:

@@ -42,6 +42,8 @@ def test_reports_match_the_engine(cli, validator, base_example, tmp_path, capsys
     (b'<?xml version="1.0" encoding="UTF-7"?>+ADwAIQ-DOCTYPE x SYSTEM +ACI-file:///etc/passwd+ACI-+AD4-<x/>',
      "forbidden-xml"),
     (b"<a>" * 1_000_000 + b"</a>" * 1_000_000, "not-xml"),
+    (b"<x>\x00</x>", "not-xml"),  # libxml2 says "...range\n, line 1, column 4": was two lines
+    ('<?xml version="1.0" encoding="cp500"?><x/>'.encode("cp500"), "not-xml"),
 ])
 def test_unusable_input_exits_2_with_one_coded_line(cli, tmp_path, capsys, data, code):
     (tmp_path / "doc.xml").write_bytes(data)
