@@ -188,9 +188,14 @@ def parse(data: bytes, max_bytes: int, text: str | None = None) -> Document:
     return Document(
         tree=tree, root=root, text=text, encoding=encoding, sbdh=sbdh,
         namespace=q.namespace or "", local=q.localname,
-        customization_id=(cust.text or "").strip() if cust is not None else None,
-        profile_id=(prof.text or "").strip() if prof is not None else None,
+        customization_id=_value(cust), profile_id=_value(prof),
     )
+
+
+def _value(el: etree._Element | None) -> str | None:
+    """The element's string value as the rules see it: a comment or PI inside does not cut it short
+    (`.text` stops at the first one, and the set chosen would not be the rules' reading)."""
+    return el.xpath("string()").strip() if el is not None else None
 
 
 # UBL names numeric elements by their representation term (CCTS): cbc:TaxAmount, cbc:InvoicedQuantity,

@@ -193,3 +193,23 @@ def test_sbdh_with_two_business_documents_is_refused(validator, base_example):
     assert validator.validate(head + body + b"</StandardBusinessDocument>").valid
     with pytest.raises(UnknownDocumentTypeError, match="2 business documents"):
         validator.validate(head + body + body.replace(b"Snippet1", b"Hidden2") + b"</StandardBusinessDocument>")
+
+
+
+@pytest.mark.parametrize("before, after", [
+    (b"<cbc:CustomizationID>", b"<cbc:CustomizationID><!-- generated -->"),
+    (b"<cbc:ProfileID>", b"<cbc:ProfileID><?generator x?>"),
+    (b"<cbc:CustomizationID>urn:cen.eu:", b"<cbc:CustomizationID>urn:cen.eu:<!-- split -->"),
+])
+def test_comments_inside_the_identifiers_do_not_change_the_rule_set(validator, base_example, before, after):
+    """The set was chosen from `.text`, which stops at a comment: an invoice with a comment in its
+    CustomizationID was unknown-document-type (exit 2 / 422) instead of getting its report. (A
+    comment that splits the identifier into two text nodes stops the official PEPPOL rules with
+    XPTY0004: that is the report's DYNAMIC-ERROR.)"""
+    report = validator.validate(base_example.replace(before, after, 1))
+    assert report.rules == "peppol-billing-invoice@3.0.21"
+    assert report.document_type["customization_id"].endswith("poacc:billing:3.0")
+    assert report.document_type["profile_id"] == "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+    split = b"split" in after
+    assert report.valid is not split
+    assert [(i.layer, i.rule) for i in report.errors] == ([("PEPPOL", "DYNAMIC-ERROR")] if split else [])
