@@ -26,10 +26,12 @@ CBC_NS = "urn:oasis:names:specification:ubl:schema:xsd:CommonBasicComponents-2"
 _CUSTOMIZATION = f"{{{CBC_NS}}}CustomizationID"
 _PROFILE = f"{{{CBC_NS}}}ProfileID"
 
-# libxml2 refuses single text nodes above 10 MB unless "huge" mode is on; base64 attachments in
-# invoices can be that big. We retry in huge mode only for well-formedness limits of that kind,
-# and only ever after the prolog check below has ruled out a DTD.
-_HUGE_HINTS = ("huge", "xmlSAX2Characters", "Excessive depth", "too long", "Memory allocation failed")
+# libxml2 refuses single text nodes (also CDATA sections, comments, PIs, attribute values) above
+# 10 MB unless "huge" mode is on; base64 attachments in invoices can be that big, in CDATA too. We
+# retry in huge mode only for well-formedness limits of that kind, and only ever after the prolog
+# check below has ruled out a DTD.
+_HUGE_HINTS = ("huge", "HUGE", "xmlSAX2Characters", "Excessive depth", "too long", "too big",
+               "Memory allocation failed")
 
 
 @dataclass

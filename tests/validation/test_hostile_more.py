@@ -213,3 +213,22 @@ def test_comments_inside_the_identifiers_do_not_change_the_rule_set(validator, b
     split = b"split" in after
     assert report.valid is not split
     assert [(i.layer, i.rule) for i in report.errors] == ([("PEPPOL", "DYNAMIC-ERROR")] if split else [])
+
+
+def test_attachment_over_10_mb_in_cdata_gets_a_report(validator, base_example):
+    """libxml2 says "CData section too big" (not "huge"), so the huge-mode retry was skipped and a
+    valid invoice with an 11 MB attachment in a CDATA section was not-xml; the same without CDATA,
+    and big comments, PIs and attribute values, get a report as well."""
+    import re
+
+    from validation import samples
+
+    big = samples.with_attachment(base_example, 11 * 1024 * 1024)
+    cdata = re.sub(rb'(filename="timesheet.pdf">)([^<]*)<', lambda m: m.group(1) + b"<![CDATA[" + m.group(2) + b"]]><",
+                   big)
+    assert b"<![CDATA[" in cdata
+    assert validator.validate(cdata).valid
+    comment = base_example.replace(b"<cbc:ID>Snippet1</cbc:ID>", b"<cbc:ID>Snippet1</cbc:ID><!--" + b"c" * 11_000_000 + b"-->")
+    assert validator.validate(comment).valid
+    attr = validator.validate(base_example.replace(b'unitCode="DAY"', b'unitCode="' + b"D" * 11_000_000 + b'"', 1))
+    assert "BR-CL-23" in {i.rule for i in attr.errors}  # the unit code is checked, not refused as not-xml
