@@ -363,7 +363,7 @@ class Validator:
         if executables is None:
             executables = self._executables[rs.id] = tuple(self._stylesheet(layer) for layer in layers)
         finder = svrl_mod.LineFinder(doc.root)
-        overlong = xmlinput.overlong_number(doc.root)
+        overlong = xmlinput.overlong_number(doc)
         if overlong is not None:  # the rules would run for minutes or hours: not evaluated
             outputs = [(layer, None, _overlong_item(layer, overlong)) for layer in layers]
         else:

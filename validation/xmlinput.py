@@ -51,10 +51,10 @@ class Document:
         return f"{{{self.namespace}}}{self.local}" if self.namespace else self.local
 
 
-def _sniff_texts(data: bytes) -> list[str]:
-    """Enough of the input decoded to inspect its prolog (BOM / UTF-16 aware). An ASCII-compatible
+def _sniff_texts(data: bytes, size: int) -> list[str]:
+    """The first `size` bytes decoded to inspect the prolog (BOM / UTF-16 aware). An ASCII-compatible
     start is also decoded as its declaration says: in UTF-7, `+ADwAIQ-DOCTYPE` is a `<!DOCTYPE`."""
-    head = data[:65536]
+    head = data[:size]
     for bom, enc in ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"),
                      (codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
                      (codecs.BOM_UTF16_BE, "utf-16-be")):
@@ -66,29 +66,41 @@ def _sniff_texts(data: bytes) -> list[str]:
         return [head.decode("utf-16-le", errors="replace")]
     texts = [head.decode("latin-1")]  # ASCII-compatible: markup characters are all we need
     try:
-        texts.append(head.decode(declared_encoding(data), errors="replace"))
+        codec = codecs.lookup(declared_encoding(data)).name
+        if codec not in _ASCII_MARKUP:
+            texts.append(head.decode(codec, errors="replace"))
     except LookupError:
         pass  # an encoding Python does not know: libxml2 decides, and the tree is checked again
     return texts
 
 
+# Encodings in which markup characters are the ASCII bytes, so the Latin-1 reading shows the prolog
+_ASCII_MARKUP = frozenset(codecs.lookup(e).name for e in (
+    "utf-8", "ascii", "latin-1", "iso-8859-15", "cp1252", "iso-8859-2", "cp1250"))
+
+
 _PROLOG_SKIP = re.compile(r"\s+|<\?.*?\?>|<!--.*?-->", re.S)
+_PROLOG_WINDOWS = (4096, 65536)  # bytes read; nearly every prolog ends within the first few hundred
 
 
 def check_prolog(data: bytes) -> None:
     """Refuse a DOCTYPE (DTD, entity declarations) in the prolog, before any parser sees it."""
-    for text in _sniff_texts(data):
-        pos = 0
-        while True:
-            m = _PROLOG_SKIP.match(text, pos)
-            if not m:
-                break
-            pos = m.end()
-        if text.startswith("<!DOCTYPE", pos) or text.startswith("<!ENTITY", pos):
-            raise HostileXmlError(
-                "documents with a DTD (<!DOCTYPE ...>) are refused: no DTDs, entity declarations or "
-                "external entities are processed"
-            )
+    for size in _PROLOG_WINDOWS:
+        undecided = False
+        for text in _sniff_texts(data, size):
+            pos = 0
+            while m := _PROLOG_SKIP.match(text, pos):
+                pos = m.end()
+            if text.startswith(("<!DOCTYPE", "<!ENTITY"), pos):
+                raise HostileXmlError(
+                    "documents with a DTD (<!DOCTYPE ...>) are refused: no DTDs, entity declarations or "
+                    "external entities are processed"
+                )
+            # unless the root element's start tag begins here, the window ended inside the prolog
+            # (in a comment, a PI or a cut-off `<!DOC`): read more
+            undecided |= not (text.startswith("<", pos) and pos + 1 < len(text) and text[pos + 1] not in "!?")
+        if not undecided or len(data) <= size:
+            return
 
 
 _local = threading.local()
@@ -197,7 +209,9 @@ def parse(data: bytes, max_bytes: int, text: str | None = None) -> Document:
 def _value(el: etree._Element | None) -> str | None:
     """The element's string value as the rules see it: a comment or PI inside does not cut it short
     (`.text` stops at the first one, and the set chosen would not be the rules' reading)."""
-    return el.xpath("string()").strip() if el is not None else None
+    if el is None:
+        return None
+    return (el.text or "").strip() if len(el) == 0 else el.xpath("string()").strip()
 
 
 # UBL names numeric elements by their representation term (CCTS): cbc:TaxAmount, cbc:InvoicedQuantity,
@@ -206,16 +220,25 @@ def _value(el: etree._Element | None) -> str | None:
 # rule). No real value comes near this length, so longer numbers are not handed to the rules.
 MAX_NUMBER_CHARS = 1000
 _NUMERIC_TERMS = ("Amount", "Quantity", "Percent", "Measure", "Numeric", "Rate")
-_LONG_TEXT = etree.XPath(f".//cbc:*[string-length() > {MAX_NUMBER_CHARS}]", namespaces={"cbc": CBC_NS})
+# The attachment's base64 (megabytes) is the one big cbc value that is never a number: the cheap
+# name test comes first, so its string value is not measured.
+_LONG_VALUE = etree.XPath(
+    f".//cbc:*[not(self::cbc:EmbeddedDocumentBinaryObject)][string-length() > {MAX_NUMBER_CHARS}]",
+    namespaces={"cbc": CBC_NS})
 _NUMBER = re.compile(r"\s*[-+]?[0-9]*\.?[0-9]*\s*")
 
 
-def overlong_number(root: etree._Element) -> etree._Element | None:
+def overlong_number(doc: Document) -> etree._Element | None:
     """The first numeric UBL element whose value is a number longer than MAX_NUMBER_CHARS."""
-    for el in _LONG_TEXT(root):
+    # Such a number has at least MAX_NUMBER_CHARS - 1 digits, and every digit is in the text as a
+    # digit (a character reference to one contains one too): most invoices have a few hundred.
+    if sum(map(doc.text.count, "0123456789")) < MAX_NUMBER_CHARS - 1:
+        return None
+    for el in _LONG_VALUE(doc.root):
+        if not etree.QName(el).localname.endswith(_NUMERIC_TERMS):
+            continue
         text = el.xpath("string()")  # the value the rules see (comments do not split it)
-        if (etree.QName(el).localname.endswith(_NUMERIC_TERMS) and len(text.strip()) > MAX_NUMBER_CHARS
-                and _NUMBER.fullmatch(text)):
+        if len(text.strip()) > MAX_NUMBER_CHARS and _NUMBER.fullmatch(text):
             return el
     return None
 

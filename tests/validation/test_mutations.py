@@ -142,3 +142,21 @@ def test_long_numbers_below_the_limit_are_still_evaluated(validator, base_exampl
     assert "BR-CO-12" in {i.rule for i in report.errors}
     long_id = base_example.replace(b"<cbc:ID>Snippet1</cbc:ID>", b"<cbc:ID>" + b"7" * 5000 + b"</cbc:ID>", 1)
     assert validator.validate(long_id).valid  # only numeric elements are limited
+
+
+@pytest.mark.parametrize("encode", ["char-refs", "split-by-comments"])
+def test_a_number_just_over_the_limit_is_caught_however_it_is_written(validator, base_example, encode):
+    """The digit count that lets ordinary invoices skip the search must not let a long number
+    through: written as character references or cut up by comments, it is still caught."""
+    from validation.xmlinput import MAX_NUMBER_CHARS
+
+    n = MAX_NUMBER_CHARS + 1
+    if encode == "char-refs":
+        value = b"&#49;" * n
+    else:
+        value = b"<!---->".join(b"1" * 10 for _ in range(n // 10)) + b"1" * (n % 10)
+    element = b'<cbc:Amount currencyID="EUR">25</cbc:Amount>'
+    data = base_example.replace(element, b'<cbc:Amount currencyID="EUR">' + value + b"</cbc:Amount>", 1)
+    d = validator.validate(data).to_dict()
+    assert {lay["name"]: lay["status"] for lay in d["layers"]} == {"XSD": "passed", "CEN": "error", "PEPPOL": "error"}
+    assert f"{n:,} characters" in next(i["message"] for i in d["errors"] if i["rule"] == "DYNAMIC-ERROR")
