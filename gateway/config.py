@@ -103,6 +103,17 @@ class TrustSettings:
 
 
 @dataclass
+class RevocationSettings:
+    """[revocation]: CRL/OCSP checks of AP and SMP certificates (docs/configuration.md)."""
+
+    mode: str = "crl-ocsp"  # "crl-ocsp", "ocsp-crl", "crl", "ocsp" or "off"
+    soft_fail: bool = True  # accept a certificate whose status no source can give (a revoked one never)
+    timeout_seconds: float = 5.0  # per CRL download or OCSP request
+    max_crl_bytes: int = 10 * 1024 * 1024
+    cache_size: int = 1000  # CRLs, OCSP answers and remembered failures kept (each)
+
+
+@dataclass
 class As4Settings:
     max_message_bytes: int = 256 * 1024 * 1024  # whole inbound MIME body
     max_soap_bytes: int = 1024 * 1024  # the SOAP envelope part
@@ -159,6 +170,7 @@ class Settings:
     validation: ValidationSettings = field(default_factory=ValidationSettings)
     ap: ApSettings = field(default_factory=ApSettings)
     trust: TrustSettings = field(default_factory=TrustSettings)
+    revocation: RevocationSettings = field(default_factory=RevocationSettings)
     as4: As4Settings = field(default_factory=As4Settings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
@@ -240,6 +252,9 @@ _LIMITS: dict[tuple[str, str], tuple[int, int | None] | str | None] = {
     ("discovery", "smp_timeout"): POSITIVE,
     ("discovery", "cache_size"): POSITIVE,
     ("discovery", "max_response_bytes"): POSITIVE,
+    ("revocation", "timeout_seconds"): POSITIVE,
+    ("revocation", "max_crl_bytes"): POSITIVE,
+    ("revocation", "cache_size"): POSITIVE,
     ("as4", "max_message_bytes"): POSITIVE,
     ("as4", "max_soap_bytes"): POSITIVE,
     ("as4", "max_parts"): POSITIVE,
@@ -255,8 +270,9 @@ _LIMITS: dict[tuple[str, str], tuple[int, int | None] | str | None] = {
 }
 
 
-# Keys with a fixed set of values (discovery accepts the mode in any case).
-_CHOICES = {("storage", "payloads"): ("file", "database"), ("discovery", "mode"): ("test", "prod")}
+# Keys with a fixed set of values (the modes are accepted in any case).
+_CHOICES = {("storage", "payloads"): ("file", "database"), ("discovery", "mode"): ("test", "prod"),
+            ("revocation", "mode"): ("crl-ocsp", "ocsp-crl", "crl", "ocsp", "off")}
 
 
 def _check(section: str, key: str, value: Any, where: str) -> Any:

@@ -71,7 +71,8 @@ def test_every_documented_environment_variable_is_a_setting():
 
 SPECIAL = {("server", "public_url"): ("https://ap.example.no", "https://ap.example.no"),
            ("server", "as4_path"): ("/x", "/x"), ("storage", "payloads"): ("database", "database"),
-           ("discovery", "mode"): ("prod", "prod"), ("as4", "not_serviced_http_status"): ("202", 202),
+           ("discovery", "mode"): ("prod", "prod"), ("revocation", "mode"): ("ocsp", "ocsp"),
+           ("as4", "not_serviced_http_status"): ("202", 202),
            ("as4", "error_http_status"): ("202", 202)}
 
 
