@@ -13,6 +13,7 @@ from gateway.config import Settings
 from gateway.identity import load_identity
 from gateway.inbound.endpoint import as4_endpoint
 from gateway.discovery.lookup import Discovery
+from gateway.revocation import RevocationChecker
 from gateway.services import SERVICES, Services
 from gateway.channels.sms.dlr import make_dlr_handler
 from gateway.routing import RoutingEngine
@@ -64,9 +65,11 @@ def create_app(settings: Settings, *, engine=None, validation=None, run_workers:
     svc = Services(settings=settings, engine=engine, validation=validation, payloads=payload_store_from(settings))
     ap = identity if identity is not None else load_identity(settings)
     svc.extra["ap"] = ap
+    revocation = RevocationChecker.from_settings(settings)  # inbound senders and, shared, discovery
+    svc.extra["revocation"] = revocation
     owns_discovery = discovery is None and run_workers and ap is not None
     if owns_discovery:
-        discovery = Discovery.from_settings(settings)
+        discovery = Discovery.from_settings(settings, revocation=revocation)
     app[SERVICES] = svc
     for module in (health, openapi, validate, inbox, webhook, documents, routing):
         app.router.add_routes(module.routes)
@@ -83,6 +86,7 @@ def create_app(settings: Settings, *, engine=None, validation=None, run_workers:
         await workers.stop()
         if owns_discovery:
             await discovery.close()
+        await revocation.close()
         if owns_validation:
             await svc.validation.close()
 

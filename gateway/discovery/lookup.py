@@ -200,14 +200,17 @@ class Discovery:
         self.group_cache: TTLCache[smp.ServiceGroup] = TTLCache(size, negative, tick)
         self._cert_memo: dict[bytes, _CertMemo] = {}
         self.revocation = revocation
+        self._own_revocation = None  # a checker made by from_settings, closed with us
         self.static_routes = dict(static_routes or {})
 
     # --- construction / lifecycle ----------------------------------------------------------------
 
     @classmethod
     def from_settings(cls, settings, mode: str | None = None, **kwargs) -> Discovery:
-        """Build from `Settings`: zone and default trust by mode, trust sets from [trust]."""
+        """Build from `Settings`: zone and default trust by mode, trust sets from [trust], and a
+        revocation checker from [revocation] unless `revocation=` is given (then its owner closes it)."""
         from gateway.config import ConfigError
+        from gateway.revocation import RevocationChecker
 
         d = settings.discovery
         mode = (mode or d.mode or "test").lower()
@@ -240,7 +243,12 @@ class Discovery:
             ctx.load_verify_locations(cafile=str(settings.path(d.tls_ca_file)))
             kwargs["ssl_context"] = ctx
         kwargs.setdefault("static_routes", static_routes_from_settings(settings))
-        return cls(config, ap_trust, smp_trust, **kwargs)
+        owned = None
+        if "revocation" not in kwargs:
+            owned = kwargs["revocation"] = RevocationChecker.from_settings(settings)
+        discovery = cls(config, ap_trust, smp_trust, **kwargs)
+        discovery._own_revocation = owned
+        return discovery
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -252,6 +260,8 @@ class Discovery:
     async def close(self) -> None:
         if self._own_session and self._session is not None and not self._session.closed:
             await self._session.close()
+        if self._own_revocation is not None:
+            await self._own_revocation.close()
 
     async def __aenter__(self) -> Self:
         return self

@@ -1,7 +1,9 @@
 """POST /as4: the receiving access point's HTTP edge.
 
 Order of work: read the body (spilling large ones to a temporary file) → the AS4 core verifies,
-decrypts and checks the message (off the event loop) → the final recipient must be a participant
+decrypts and checks the message (off the event loop) → the sender's signing certificate path is
+checked for revocation (CRL/OCSP fetches on the event loop, EBMS:0101 when revoked, [revocation]
+soft_fail decides when its status is unknown) → the final recipient must be a participant
 we host that accepts the document type (else EBMS:0004 PEPPOL:NOT_SERVICED) → the document, the
 raw message and our signed receipt are committed together → only then is the receipt sent.
 Every rejection is answered with a signed ebMS error signal and recorded in the event log only.
@@ -23,11 +25,13 @@ from pathlib import Path
 
 from aiohttp import web
 
+from certs.trust import CertificateError
 from gateway.as4 import (
     SIGNAL_CONTENT_TYPE,
     Blob,
     EbmsError,
     Limits,
+    ReceivedMessage,
     SignedReference,
     build_error_signal,
     build_receipt,
@@ -37,6 +41,7 @@ from gateway.as4 import (
     receive_user_message,
     same_message,
 )
+from gateway.as4.errors import failed_authentication
 from gateway.identifiers import DocumentTypeId, IdentifierError, ParticipantId
 from gateway.sbdh import SbdhError
 from gateway.services import services
@@ -135,62 +140,79 @@ def _payload(blob: Blob) -> bytes | Path:
     return blob.path if blob.path is not None else blob.read_bytes()
 
 
-def _process(svc, body: bytes | Path, content_type: str, now: dt.datetime,
-             keep: list) -> InboundDocument | Recorded | bytes:
-    """CPU-bound part, run in a thread: verify/decrypt, check hosting, build the receipt.
-    A verified re-send of a recorded MessageId yields its stored outcome instead; an ebMS test
-    message yields just a receipt (bytes): it is acknowledged but not delivered. Temp files the
-    returned document refers to are appended to `keep`; the caller closes them once recorded."""
+def _receive(svc, body: bytes | Path, content_type: str, now: dt.datetime,
+             keep: list) -> tuple[ReceivedMessage, list]:
+    """CPU-bound, run in a thread: verify and decrypt the message; returns it (appended to `keep`,
+    which the caller closes) with the sender certificate's trust path for the revocation check."""
     ap = svc.extra["ap"]
     settings = svc.settings
     received = receive_user_message(body, content_type, our_key=ap.key, our_cert=ap.certificate, trust=ap.ap_trust,
                                     now=now, limits=limits_from(settings),
                                     tmp_dir=settings.path(settings.as4.tmp_dir))
+    keep.append(received)
+    return received, ap.ap_trust.verify(received.signer_certificate, at=now)
+
+
+async def _check_revocation(svc, received: ReceivedMessage, path: list, now: dt.datetime) -> None:
+    """A revoked sender certificate (or, with hard fail, one of unknown status) is EBMS:0101."""
+    checker = svc.extra.get("revocation")
+    if checker is None:
+        return
     try:
-        hdr, sb = received.header, received.sbdh
-        if received.is_test_message:  # ebMS 3 Core test service/action: receipt, no delivery
-            return build_receipt(hdr.message_id, received.reference_xml,
-                                 message_id=f"{uuid.uuid4()}@{ap.seat_id.lower()}", timestamp=now,
-                                 signing_key=ap.key, signing_cert=ap.certificate)
-        _stored_length(hdr.message_id, "eb:MessageId", "EBMS:0009", "message-id", hdr.message_id)
-        _stored_length(hdr.conversation_id, "eb:ConversationId", "EBMS:0009", "conversation-id", hdr.message_id)
-        sender = f"{sb.sender_authority}::{sb.sender}" if sb else (hdr.original_sender or "")
-        _stored_length(sender, "the SBDH sender identifier", "EBMS:0003", "identifiers", hdr.message_id)
-        try:
-            receiver = ParticipantId.parse(f"{sb.receiver_authority}::{sb.receiver}" if sb else hdr.final_recipient)
-            doctype = DocumentTypeId.parse(hdr.action)
-        except IdentifierError as exc:
-            raise EbmsError("EBMS:0003", f"unusable receiver or document type: {exc}", check="identifiers",
-                            ref_to_message_id=hdr.message_id) from exc
-        with svc.engine.connect() as conn:
-            before = recorded_before(conn, svc.payloads, hdr.message_id)
-            if before is not None:  # a re-sent message: the same receipt again, nothing new stored
-                return _check_same_message(before, received.signed_references, hdr.message_id)
-            hosted = find_participant(conn, receiver)
-        if hosted is None:
-            raise not_serviced(f"participant {receiver} is not served by this access point", hdr.message_id)
-        if not hosted.accepts(doctype):
-            raise not_serviced(f"participant {receiver} does not accept document type {doctype} here",
-                               hdr.message_id)
-        try:
-            document = received.business_document(settings.path(settings.as4.tmp_dir))
-        except SbdhError as exc:  # checked by the core, but the cut-out is byte-based (e.g. UTF-16 SBD)
-            raise EbmsError("EBMS:0004", f"invalid SBDH: {exc.message}", check=f"sbdh-{exc.code}",
-                            ref_to_message_id=hdr.message_id) from exc
-        keep.append(document)
-        receipt = build_receipt(hdr.message_id, received.reference_xml,
-                                message_id=f"{uuid.uuid4()}@{ap.seat_id.lower()}", timestamp=now,
-                                signing_key=ap.key, signing_cert=ap.certificate)
-        keep.append(received)  # its temp files stay until the document is recorded
-        return InboundDocument(
-            tenant_id=hosted.tenant_id, as4_message_id=hdr.message_id, conversation_id=hdr.conversation_id,
-            instance_id=sb.instance_identifier if sb else None, sender=sender.lower(), receiver=str(receiver),
-            document_type=str(doctype), process=f"{hdr.service_type}::{hdr.service}" if hdr.service_type else hdr.service,
-            sbd=_payload(received.payload), document=_payload(document), raw_message=body,
-            raw_content_type=content_type, receipt=receipt)
-    finally:
-        if received not in keep:
-            received.close()
+        await checker(path, now)
+    except CertificateError as exc:
+        raise failed_authentication(f"signing certificate rejected: {exc}",
+                                    f"certificate-{exc.code}").with_ref(received.message_id) from exc
+
+
+def _process(svc, received: ReceivedMessage, body: bytes | Path, content_type: str, now: dt.datetime,
+             keep: list) -> InboundDocument | Recorded | bytes:
+    """CPU-bound part, run in a thread: check hosting, build the receipt. A verified re-send of a
+    recorded MessageId yields its stored outcome instead; an ebMS test message yields just a
+    receipt (bytes): it is acknowledged but not delivered. Temp files the returned document refers
+    to are appended to `keep`; the caller closes them once recorded."""
+    ap = svc.extra["ap"]
+    settings = svc.settings
+    hdr, sb = received.header, received.sbdh
+    if received.is_test_message:  # ebMS 3 Core test service/action: receipt, no delivery
+        return build_receipt(hdr.message_id, received.reference_xml,
+                             message_id=f"{uuid.uuid4()}@{ap.seat_id.lower()}", timestamp=now,
+                             signing_key=ap.key, signing_cert=ap.certificate)
+    _stored_length(hdr.message_id, "eb:MessageId", "EBMS:0009", "message-id", hdr.message_id)
+    _stored_length(hdr.conversation_id, "eb:ConversationId", "EBMS:0009", "conversation-id", hdr.message_id)
+    sender = f"{sb.sender_authority}::{sb.sender}" if sb else (hdr.original_sender or "")
+    _stored_length(sender, "the SBDH sender identifier", "EBMS:0003", "identifiers", hdr.message_id)
+    try:
+        receiver = ParticipantId.parse(f"{sb.receiver_authority}::{sb.receiver}" if sb else hdr.final_recipient)
+        doctype = DocumentTypeId.parse(hdr.action)
+    except IdentifierError as exc:
+        raise EbmsError("EBMS:0003", f"unusable receiver or document type: {exc}", check="identifiers",
+                        ref_to_message_id=hdr.message_id) from exc
+    with svc.engine.connect() as conn:
+        before = recorded_before(conn, svc.payloads, hdr.message_id)
+        if before is not None:  # a re-sent message: the same receipt again, nothing new stored
+            return _check_same_message(before, received.signed_references, hdr.message_id)
+        hosted = find_participant(conn, receiver)
+    if hosted is None:
+        raise not_serviced(f"participant {receiver} is not served by this access point", hdr.message_id)
+    if not hosted.accepts(doctype):
+        raise not_serviced(f"participant {receiver} does not accept document type {doctype} here",
+                           hdr.message_id)
+    try:
+        document = received.business_document(settings.path(settings.as4.tmp_dir))
+    except SbdhError as exc:  # checked by the core, but the cut-out is byte-based (e.g. UTF-16 SBD)
+        raise EbmsError("EBMS:0004", f"invalid SBDH: {exc.message}", check=f"sbdh-{exc.code}",
+                        ref_to_message_id=hdr.message_id) from exc
+    keep.append(document)
+    receipt = build_receipt(hdr.message_id, received.reference_xml,
+                            message_id=f"{uuid.uuid4()}@{ap.seat_id.lower()}", timestamp=now,
+                            signing_key=ap.key, signing_cert=ap.certificate)
+    return InboundDocument(
+        tenant_id=hosted.tenant_id, as4_message_id=hdr.message_id, conversation_id=hdr.conversation_id,
+        instance_id=sb.instance_identifier if sb else None, sender=sender.lower(), receiver=str(receiver),
+        document_type=str(doctype), process=f"{hdr.service_type}::{hdr.service}" if hdr.service_type else hdr.service,
+        sbd=_payload(received.payload), document=_payload(document), raw_message=body,
+        raw_content_type=content_type, receipt=receipt)
 
 
 async def as4_endpoint(request: web.Request) -> web.StreamResponse:
@@ -201,11 +223,13 @@ async def as4_endpoint(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     limits = limits_from(svc.settings)
     body: bytes | Path = b""
-    keep: list = []  # temp files of the received message, closed once it is recorded
+    keep: list = []  # the received message and its temp files, closed once it is recorded
     try:
         body = await _read_body(request, limits, svc.settings.path(svc.settings.as4.tmp_dir))
-        doc = await loop.run_in_executor(_crypto_pool, _process, svc, body,
-                                         request.headers.get("Content-Type", ""), now, keep)
+        content_type = request.headers.get("Content-Type", "")
+        received, path = await loop.run_in_executor(_crypto_pool, _receive, svc, body, content_type, now, keep)
+        await _check_revocation(svc, received, path, now)
+        doc = await loop.run_in_executor(_crypto_pool, _process, svc, received, body, content_type, now, keep)
         if isinstance(doc, bytes):
             log.info("ebMS test message acknowledged, not delivered")
             return web.Response(status=200, body=doc, headers={"Content-Type": SIGNAL_CONTENT_TYPE})
