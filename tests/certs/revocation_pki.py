@@ -93,6 +93,7 @@ class Responder:
     hits: dict[str, int] = field(default_factory=dict)
     requests: list[bytes] = field(default_factory=list)
     delay: float = 0.0
+    chunked: bool = False  # send CRLs without Content-Length (the size cap must hold while reading)
     port: int = 0
 
     def url(self, kind: str, name: str) -> str:
@@ -111,7 +112,15 @@ class Responder:
         body = self.crls.get(request.match_info["name"])
         if body is None:
             return web.Response(status=404)
-        return web.Response(body=body, content_type="application/pkix-crl")
+        if not self.chunked:
+            return web.Response(body=body, content_type="application/pkix-crl")
+        resp = web.StreamResponse(headers={"Content-Type": "application/pkix-crl"})
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        for i in range(0, len(body), 100):
+            await resp.write(body[i:i + 100])
+        await resp.write_eof()
+        return resp
 
     async def _ocsp(self, request: web.Request) -> web.Response:
         self.hits[request.path] = self.hits.get(request.path, 0) + 1

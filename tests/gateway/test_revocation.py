@@ -167,7 +167,7 @@ def _dead_port() -> int:
         return s.getsockname()[1]
 
 
-async def test_unreachable_source_soft_passes_and_is_remembered(ca, leaf_key, make_checker, clock, caplog):
+async def test_unreachable_source_soft_passes_hard_refuses(ca, leaf_key, make_checker, caplog):
     port = _dead_port()
     leaf = issue_leaf("PNO000321", ca, now=NOW, key=leaf_key, crl=[f"http://127.0.0.1:{port}/ca.crl"],
                       ocsp_urls=[f"http://127.0.0.1:{port}/ocsp"])
@@ -200,9 +200,11 @@ async def test_timeout_is_paid_once_then_remembered(ca, server, leaf_key, make_c
     assert server.count("crl", "ca") == 2
 
 
-async def test_oversized_crl_is_unknown(ca, server, leaf_key, make_checker):
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_oversized_crl_is_unknown(ca, server, leaf_key, make_checker, chunked):
     leaf = leaf_for(ca, server, leaf_key, ocsp_name=None)
     serve(server, ca, leaf)
+    server.chunked = chunked
     with pytest.raises(CertificateError) as info:
         await make_checker(soft_fail=False, max_crl_bytes=len(server.crls["ca"]) - 1)(path_of(leaf, ca), NOW)
     assert info.value.code == "revocation-unknown" and "larger than" in str(info.value)
