@@ -144,7 +144,7 @@ def test_long_numbers_below_the_limit_are_still_evaluated(validator, base_exampl
     assert validator.validate(long_id).valid  # only numeric elements are limited
 
 
-@pytest.mark.parametrize("encode", ["char-refs", "split-by-comments"])
+@pytest.mark.parametrize("encode", ["char-refs", "split-by-comments", "utf-16", "utf-7"])
 def test_a_number_just_over_the_limit_is_caught_however_it_is_written(validator, base_example, encode):
     """The digit count that lets ordinary invoices skip the search must not let a long number
     through: written as character references or cut up by comments, it is still caught."""
@@ -153,10 +153,16 @@ def test_a_number_just_over_the_limit_is_caught_however_it_is_written(validator,
     n = MAX_NUMBER_CHARS + 1
     if encode == "char-refs":
         value = b"&#49;" * n
-    else:
+    elif encode == "split-by-comments":
         value = b"<!---->".join(b"1" * 10 for _ in range(n // 10)) + b"1" * (n % 10)
+    else:
+        value = b"1" * n
     element = b'<cbc:Amount currencyID="EUR">25</cbc:Amount>'
     data = base_example.replace(element, b'<cbc:Amount currencyID="EUR">' + value + b"</cbc:Amount>", 1)
+    if encode in ("utf-16", "utf-7"):  # digits counted from the bytes, or from the text
+        declared = data.decode("utf-8").replace('encoding="UTF-8"', f'encoding="{encode.upper()}"', 1)
+        assert declared != data.decode("utf-8")
+        data = declared.encode(encode)
     d = validator.validate(data).to_dict()
     assert {lay["name"]: lay["status"] for lay in d["layers"]} == {"XSD": "passed", "CEN": "error", "PEPPOL": "error"}
     assert f"{n:,} characters" in next(i["message"] for i in d["errors"] if i["rule"] == "DYNAMIC-ERROR")
