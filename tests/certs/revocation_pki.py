@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
 
+import pytest
 from aiohttp import web
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -145,3 +146,11 @@ class Responder:
         self.port = site._server.sockets[0].getsockname()[1]
         return runner
 
+
+@pytest.fixture
+async def server():
+    """A Responder on a free local port for one test (import it where it is used)."""
+    responder = Responder()
+    runner = await responder.start()
+    yield responder
+    await runner.cleanup()

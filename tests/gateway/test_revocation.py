@@ -14,7 +14,7 @@ from cryptography.x509 import ocsp
 from certs.devpki import make_ap_cert, make_ca, new_key
 from certs.trust import CertificateError, TrustStore
 from gateway.revocation import RevocationChecker
-from tests.certs.revocation_pki import Responder, issue_leaf, make_crl, make_ocsp, make_responder
+from tests.certs.revocation_pki import issue_leaf, make_crl, make_ocsp, make_responder, server  # server: fixture
 
 NOW = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 MODES = ["crl-ocsp", "ocsp-crl", "crl", "ocsp"]
@@ -33,14 +33,6 @@ def stranger():
 @pytest.fixture(scope="module")
 def leaf_key():
     return new_key()
-
-
-@pytest.fixture
-async def server():
-    responder = Responder()
-    runner = await responder.start()
-    yield responder
-    await runner.cleanup()
 
 
 class Clock:

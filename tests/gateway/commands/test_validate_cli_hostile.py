@@ -7,16 +7,7 @@ import json
 
 import pytest
 
-from gateway.cli import main
-
-
-@pytest.fixture
-def cli(artefact_cache, monkeypatch, tmp_path):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("SENDGW_ARTEFACTS_CACHE", str(artefact_cache))
-    monkeypatch.delenv("SENDGW_ARTEFACTS_MIRROR", raising=False)
-    monkeypatch.delenv("SENDGW_VALIDATION_DEFAULT_RULES", raising=False)
-    return lambda *argv: main([str(a) for a in argv])
+from tests.gateway.commands.test_validate_cli import cli  # noqa: F401 - the validate CLI fixture
 
 
 @pytest.fixture

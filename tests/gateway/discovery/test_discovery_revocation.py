@@ -11,18 +11,10 @@ from gateway.config import Settings
 from gateway.discovery.errors import DiscoveryError
 from gateway.discovery.lookup import Discovery, DiscoveryConfig
 from gateway.revocation import RevocationChecker
-from tests.certs.revocation_pki import Responder, issue_leaf, make_crl
+from tests.certs.revocation_pki import issue_leaf, make_crl, server  # server: fixture
 
 from .conftest import INVOICE, NOW, ZONE, Issued
 from .test_end_to_end import EP_URL, publish
-
-
-@pytest.fixture
-async def server():
-    responder = Responder()
-    runner = await responder.start()
-    yield responder
-    await runner.cleanup()
 
 
 def discovery_with(local_net, pki, checker) -> Discovery:

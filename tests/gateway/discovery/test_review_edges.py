@@ -235,24 +235,14 @@ async def test_signed_by_trusted_key_with_another_trusted_certificate_in_keyinfo
     assert info.value.code == "signature-invalid"
 
 
-async def test_response_for_a_different_participant_value(local_net, pki, participant):
+@pytest.mark.parametrize("field, other", [
+    ("participant_text", lambda: ParticipantId.parse("0192:923609016").value),
+    # a doctype with another version suffix is another doctype
+    ("doctype_text", lambda: DocumentTypeId.parse(str(INVOICE)[:-len("::2.1")] + "::2.2").value),
+], ids=["different-participant", "doctype-version-suffix"])
+async def test_response_naming_another_identifier_is_refused(local_net, pki, participant, field, other):
     from gateway.discovery.smp import service_metadata_url
-    other = ParticipantId.parse("0192:923609016")
-    xml = service_metadata_xml(participant, INVOICE, endpoint_url=EP_URL, cert_der=pki.ap.der,
-                               participant_text=other.value)
-    local_net.dns.register(participant, local_net.smp.base)
-    local_net.smp.put(service_metadata_url(local_net.smp.base, participant, INVOICE), sign(xml, pki.smp))
-    async with make_discovery(local_net, pki) as discovery:
-        with pytest.raises(DiscoveryError) as info:
-            await discovery.lookup(participant, INVOICE)
-    assert info.value.code == "smp-identifier-mismatch"
-
-
-async def test_doctype_with_different_version_suffix_is_a_different_doctype(local_net, pki, participant):
-    from gateway.discovery.smp import service_metadata_url
-    other = DocumentTypeId.parse(str(INVOICE)[:-len("::2.1")] + "::2.2")
-    xml = service_metadata_xml(participant, INVOICE, endpoint_url=EP_URL, cert_der=pki.ap.der,
-                               doctype_text=other.value)
+    xml = service_metadata_xml(participant, INVOICE, endpoint_url=EP_URL, cert_der=pki.ap.der, **{field: other()})
     local_net.dns.register(participant, local_net.smp.base)
     local_net.smp.put(service_metadata_url(local_net.smp.base, participant, INVOICE), sign(xml, pki.smp))
     async with make_discovery(local_net, pki) as discovery:

@@ -21,7 +21,7 @@ from gateway.identifiers import ParticipantId
 from gateway.identity import ApIdentity
 from gateway.store.participants import add_participant
 from gateway.store.schema import events, evidence, messages
-from tests.certs.revocation_pki import Responder, issue_leaf, make_crl
+from tests.certs.revocation_pki import issue_leaf, make_crl, server  # server: fixture
 from tests.gateway.as4.conftest import ACTION, C1, C4, NOW, PROC, make_sbd
 
 from .test_inbound_hostile import check_certificate_of, count
@@ -35,14 +35,6 @@ def ca():
 @pytest.fixture(scope="module")
 def receiver(ca):
     return make_ap_cert("PNO000002", ca, now=NOW)
-
-
-@pytest.fixture
-async def server():
-    responder = Responder()
-    runner = await responder.start()
-    yield responder
-    await runner.cleanup()
 
 
 @pytest.fixture
