@@ -22,9 +22,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
 
 import aiohttp
 from cryptography import x509
@@ -39,6 +37,7 @@ from certs.revocation import (
     ocsp_urls,
 )
 from certs.trust import CertificateError, common_name, fingerprint
+from gateway.discovery.cache import TTLCache
 
 log = logging.getLogger("sendgw.revocation")
 
@@ -48,8 +47,6 @@ MAX_CACHE = dt.timedelta(days=1)  # re-fetch at least daily, whatever nextUpdate
 DEFAULT_OCSP_TTL = dt.timedelta(hours=1)  # an OCSP answer without nextUpdate
 CHUNK = 64 * 1024
 
-T = TypeVar("T")
-
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -57,30 +54,6 @@ def utcnow() -> dt.datetime:
 
 class FetchError(Exception):
     """A source could not be reached or answered with something other than a CRL/OCSP body."""
-
-
-class _Lru(Generic[T]):
-    """Bounded map of key -> (value, expiry); expired entries read as missing."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self._items: OrderedDict[object, tuple[T, dt.datetime]] = OrderedDict()
-
-    def get(self, key, now: dt.datetime) -> T | None:
-        item = self._items.get(key)
-        if item is None:
-            return None
-        if now >= item[1]:
-            del self._items[key]
-            return None
-        self._items.move_to_end(key)
-        return item[0]
-
-    def put(self, key, value: T, until: dt.datetime) -> None:
-        self._items[key] = (value, until)
-        self._items.move_to_end(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
 
 
 class RevocationChecker:
@@ -97,10 +70,12 @@ class RevocationChecker:
         self.clock = clock
         self._session = session
         self._own_session = session is None
-        self._crls: _Lru[x509.CertificateRevocationList] = _Lru(cache_size)
-        self._ocsp: _Lru[RevocationStatus] = _Lru(cache_size)
-        self._failures: _Lru[str] = _Lru(cache_size)
-        self._inflight: dict[object, asyncio.Task] = {}
+        # bounded TTL caches with one load per key at a time; a CRL URL maps to the CRL or, for
+        # failure_ttl, to the text of the failed fetch; OCSP failures are remembered per URL
+        seconds = lambda: self.clock().timestamp()  # noqa: E731
+        self._crls: TTLCache[x509.CertificateRevocationList | str] = TTLCache(cache_size, 0, seconds)
+        self._ocsp: TTLCache[RevocationStatus] = TTLCache(cache_size, 0, seconds)
+        self._ocsp_failures: TTLCache[str] = TTLCache(cache_size, 0, seconds)
 
     @classmethod
     def from_settings(cls, settings, **kwargs) -> RevocationChecker:
@@ -109,8 +84,8 @@ class RevocationChecker:
                    max_crl_bytes=r.max_crl_bytes, cache_size=r.cache_size, **kwargs)
 
     async def close(self) -> None:
-        for task in list(self._inflight.values()):
-            task.cancel()
+        self._crls.cancel()
+        self._ocsp.cancel()
         if self._own_session and self._session is not None and not self._session.closed:
             await self._session.close()
 
@@ -161,73 +136,50 @@ class RevocationChecker:
     # --- sources ---------------------------------------------------------------------------------
 
     async def _crl_status(self, url: str, cert, issuer, at) -> RevocationStatus:
-        crl = await self._once(("crl", url), lambda: self._load_crl(url))
+        crl = await self._crls.get(url, lambda: self._load_crl(url))
         if isinstance(crl, str):
             return RevocationStatus("unknown", crl, url)
         return check_crl(cert, issuer, crl, at, url)
 
-    async def _load_crl(self, url: str) -> x509.CertificateRevocationList | str:
-        """The CRL of `url` from the cache or the network; a failure text (remembered) otherwise."""
-        now = self.clock()
-        crl = self._crls.get(url, now)  # (a CRL object is falsy when it lists nobody)
-        if crl is not None:
-            return crl
-        failure = self._failures.get(("crl", url), now)
-        if failure is not None:
-            return failure
+    async def _load_crl(self, url: str) -> tuple[x509.CertificateRevocationList | str, float]:
+        """The CRL of `url` from the network, or the failure text (remembered for failure_ttl)."""
         try:
             data = await self._fetch("GET", url, self.max_crl_bytes, "CRL")
             crl = await asyncio.to_thread(load_crl, data)  # a large CRL takes a while to parse
         except (FetchError, ValueError) as exc:
-            return self._failed(("crl", url), f"CRL fetch failed: {exc}")
-        self._crls.put(url, crl, self._until(crl.next_update_utc, MAX_CACHE))
-        return crl
+            return f"CRL fetch failed: {exc}", self.failure_ttl.total_seconds()
+        return crl, self._ttl(crl.next_update_utc, MAX_CACHE)
 
     async def _ocsp_status(self, url: str, cert, issuer, at) -> RevocationStatus:
         key = (url, fingerprint(issuer), cert.serial_number)
-        return await self._once(("ocsp", key), lambda: self._load_ocsp(url, key, cert, issuer, at))
+        return await self._ocsp.get(key, lambda: self._load_ocsp(url, cert, issuer, at))
 
-    async def _load_ocsp(self, url: str, key, cert, issuer, at) -> RevocationStatus:
-        now = self.clock()
-        cached = self._ocsp.get(key, now)
-        if cached is not None:
-            return cached
-        failure = self._failures.get(("ocsp", url), now)
+    async def _load_ocsp(self, url: str, cert, issuer, at) -> tuple[RevocationStatus, float]:
+        """The answer for one certificate and how long to keep it (0: not kept, the responder's
+        failure is remembered instead)."""
+        failure = self._ocsp_failures.peek(url)
         if failure is not None:
-            return RevocationStatus("unknown", failure, url)
+            return RevocationStatus("unknown", failure, url), 0
         try:
             data = await self._fetch("POST", url, MAX_OCSP_BYTES, "OCSP response",
                                      build_ocsp_request(cert, issuer))
         except FetchError as exc:
-            return RevocationStatus("unknown", self._failed(("ocsp", url), f"OCSP request failed: {exc}"), url)
+            reason = f"OCSP request failed: {exc}"
+            self._ocsp_failures.put(url, reason, self.failure_ttl.total_seconds())
+            return RevocationStatus("unknown", reason, url), 0
         status = check_ocsp(data, cert, issuer, at, url)
         if status.state == "unknown":  # unusable answer: asked again only after the failure time
-            self._ocsp.put(key, status, now + self.failure_ttl)
-        else:
-            self._ocsp.put(key, status, self._until(status.next_update, DEFAULT_OCSP_TTL))
-        return status
+            return status, self.failure_ttl.total_seconds()
+        return status, self._ttl(status.next_update, DEFAULT_OCSP_TTL)
 
     # --- plumbing --------------------------------------------------------------------------------
 
-    async def _once(self, key, load: Callable[[], Awaitable[T]]) -> T:
-        """Run `load` once per key at a time; concurrent callers wait for the same result."""
-        task = self._inflight.get(key)
-        if task is None:
-            task = asyncio.ensure_future(load())
-            self._inflight[key] = task
-            task.add_done_callback(lambda _t: self._inflight.pop(key, None))
-        return await asyncio.shield(task)
-
-    def _failed(self, key, reason: str) -> str:
-        self._failures.put(key, reason, self.clock() + self.failure_ttl)
-        return reason
-
-    def _until(self, next_update: dt.datetime | None, default: dt.timedelta) -> dt.datetime:
-        """Cache expiry: nextUpdate, bounded by MAX_CACHE, and at least the failure time (a stale
-        answer is then not fetched again for every message)."""
+    def _ttl(self, next_update: dt.datetime | None, default: dt.timedelta) -> float:
+        """Seconds to keep an answer: until nextUpdate, bounded by MAX_CACHE, and at least the
+        failure time (a stale answer is then not fetched again for every message)."""
         now = self.clock()
         until = min(next_update, now + MAX_CACHE) if next_update is not None else now + default
-        return until if until > now else now + self.failure_ttl
+        return ((until if until > now else now + self.failure_ttl) - now).total_seconds()
 
     async def _fetch(self, method: str, url: str, cap: int, what: str, body: bytes | None = None) -> bytes:
         headers = {"Content-Type": "application/ocsp-request"} if body is not None else {}

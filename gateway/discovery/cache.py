@@ -71,6 +71,11 @@ class TTLCache(Generic[T]):
         else:
             self._entries.pop(key, None)
 
+    def cancel(self) -> None:
+        """Cancel the loads in flight (at shutdown)."""
+        for future in list(self._inflight.values()):
+            future.cancel()
+
     def put(self, key: Hashable, value: T, ttl: float) -> None:
         if ttl > 0:
             self._store(key, _Entry(self.clock() + ttl, value=value))

@@ -192,6 +192,25 @@ async def test_timeout_is_paid_once_then_remembered(ca, server, leaf_key, make_c
     assert server.count("crl", "ca") == 2
 
 
+async def test_a_failed_ocsp_responder_is_remembered_for_every_certificate(ca, server, leaf_key, make_checker, clock):
+    """The failure memory of an OCSP responder is per URL: another certificate of the same CA does
+    not pay the timeout again."""
+    first, second = (issue_leaf(seat, ca, now=NOW, ocsp_urls=[server.url("ocsp", "ca")])
+                     for seat in ("PNO000321", "PNO000322"))
+    assert first.cert.serial_number != second.cert.serial_number
+    server.ocsp["ca"] = lambda _req: make_ocsp(first.cert, ca, "good", now=NOW)
+    server.delay = 1.0
+    checker = make_checker(timeout=0.2)
+    await checker(path_of(first, ca), NOW)  # soft pass after the timeout
+    started = time.monotonic()
+    await checker(path_of(second, ca), NOW)
+    assert time.monotonic() - started < 0.05 and server.count("ocsp", "ca") == 1
+    clock.now += dt.timedelta(seconds=61)  # forgotten: the responder is asked again
+    server.delay = 0
+    await checker(path_of(second, ca), clock.now)
+    assert server.count("ocsp", "ca") == 2
+
+
 @pytest.mark.parametrize("chunked", [False, True])
 async def test_oversized_crl_is_unknown(ca, server, leaf_key, make_checker, chunked):
     leaf = leaf_for(ca, server, leaf_key, ocsp_name=None)
