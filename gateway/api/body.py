@@ -92,10 +92,10 @@ async def read_upload(request: web.Request, limit: int, *, file_field: str = "fi
 
 async def read_json(request: web.Request, what: str) -> Any:
     """The JSON body of a settings request; `what` says in the 400 what it should have been."""
+    too_large = ApiError(413, "payload-too-large", "a JSON body may be at most 1 MB")
     if request.content_length is not None and request.content_length > JSON_LIMIT:
-        raise ApiError(413, "payload-too-large", "a JSON body may be at most 1 MB")
-    raw = await _read_limited(request.content, JSON_LIMIT, ApiError(
-        413, "payload-too-large", "a JSON body may be at most 1 MB"))
+        raise too_large
+    raw = await _read_limited(request.content, JSON_LIMIT, too_large)
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: [[[[… nested too deep for the parser
