@@ -113,7 +113,7 @@ def _worker_loop(conn, cache_dir: str, max_bytes: int, after_xsd: bool, warm: li
             os._exit(70)
         _, data, rules, at, fmt = job
         try:
-            report = validator.validate(data, rules=rules, at=at)
+            report = validator.validate(data, rules=rules, at=at, svrl=fmt == "svrl")
             if fmt == "json":
                 out: object = report.to_dict()
             elif fmt == "json-bytes":

@@ -110,7 +110,11 @@ class Report:
     # -- SVRL --------------------------------------------------------------------------------
     def to_svrl(self) -> bytes:
         """All layers as one XML document: each layer's SVRL as the official rules produced it
-        (the XSD layer's errors as synthesised failed asserts), wrapped in `sendgw:report`."""
+        (the XSD layer's errors as synthesised failed asserts), wrapped in `sendgw:report`.
+        Needs a report validated with `svrl=True` (the default)."""
+        if any(lay.kind == "schematron" and lay.status in ("passed", "failed") and lay.svrl is None
+               for lay in self.layers):
+            raise ValueError("the layers' SVRL was not kept: validate with svrl=True to render SVRL")
         out = ['<?xml version="1.0" encoding="UTF-8"?>\n',
                f'<sendgw:report xmlns:sendgw="urn:sendgw:validation:1" xmlns:svrl="http://purl.oclc.org/dsdl/svrl"'
                f' rules={quoteattr(self.rules)} valid="{str(self.valid).lower()}"'

@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             status = EXIT_UNUSABLE
             continue
         try:
-            report = validator.validate(data, rules=rules, at=args.at)
+            report = validator.validate(data, rules=rules, at=args.at, svrl=fmt == "svrl")
         except ValidationInputError as exc:
             reason = " ".join(exc.message.split())  # one line per problem, whatever the parser said
             print(f"sendgw validate: {name}: {exc.code}: {reason}", file=sys.stderr)

@@ -88,6 +88,34 @@ def test_text_and_svrl_renderings(validator, base_example):
     assert "PEPPOL-EN16931-R008" in ids
 
 
+def _svrl_cases(conformance: Path, base_example: bytes) -> dict[str, bytes]:
+    return {
+        "valid": base_example,
+        "fatal": base_example.replace(b"<cbc:Name>SupplierTradingName Ltd.</cbc:Name>", b"<cbc:Name></cbc:Name>", 1),
+        "warning": (conformance / "ehf-billing-3/examples/Norwegian-example-1.xml").read_bytes(),
+        "dynamic": base_example.replace(*BAD_QUANTITY),
+        "xsd and rules": (conformance / "peppol-bis-billing-3/3.0.19/national-examples/GR"
+                          / "GR-base-example-TaxRepresentative.xml").read_bytes(),
+    }
+
+
+def test_report_without_svrl_is_the_same_report(validator, conformance, base_example):
+    """`svrl=False` (the API's and `--format json`'s path) keeps the SVRL as Saxon trees and
+    serialises only those with findings: every item must be the same as from the text."""
+    for name, data in _svrl_cases(conformance, base_example).items():
+        kept, lean = validator.validate(data), validator.validate(data, svrl=False)
+        assert lean.to_dict() == kept.to_dict(), name
+        assert [i.test for i in lean.errors + lean.warnings] == [i.test for i in kept.errors + kept.warnings]
+        assert all(lay.svrl is None for lay in lean.layers), name
+        assert all(lay.svrl is not None for lay in kept.layers if lay.kind == "schematron" and lay.status != "error")
+    assert not validator.validate(_svrl_cases(conformance, base_example)["fatal"], svrl=False).valid
+
+
+def test_svrl_rendering_needs_the_kept_svrl(validator, base_example):
+    with pytest.raises(ValueError, match="svrl=True"):
+        validator.validate(base_example, svrl=False).to_svrl()
+
+
 # -- selection --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("at, expected", [
     (dt.date(2025, 9, 1), "peppol-billing-invoice@3.0.19"),
