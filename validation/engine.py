@@ -268,11 +268,9 @@ class Validator:
                 ex = self._xslt.get(layer.path)
                 if ex is None:
                     text = self.catalogue.read(layer.path).decode("utf-8").lstrip("\ufeff")
-                    if self._xslt_processor is None:
-                        self._xslt_processor = saxon_processor().new_xslt30_processor()
                     try:
                         with self._trap:
-                            ex = self._xslt_processor.compile_stylesheet(stylesheet_text=text, encoding="UTF-8")
+                            ex = self._compiler().compile_stylesheet(stylesheet_text=text, encoding="UTF-8")
                     except Exception as exc:  # PySaxonApiError
                         raise ArtefactError(f"{self.cache_dir / layer.path}: cannot compile: {exc}") from exc
                     self._xslt[layer.path] = ex
@@ -447,10 +445,15 @@ class Validator:
     def _filter(self):
         if self._findings_filter is None:
             with self._lock:
-                if self._xslt_processor is None:
-                    self._xslt_processor = saxon_processor().new_xslt30_processor()
-                self._findings_filter = self._xslt_processor.compile_stylesheet(stylesheet_text=_FINDINGS_FILTER)
+                if self._findings_filter is None:
+                    self._findings_filter = self._compiler().compile_stylesheet(stylesheet_text=_FINDINGS_FILTER)
         return self._findings_filter
+
+    def _compiler(self):
+        """The XSLT 3.0 compiler of this validator (call with the lock held)."""
+        if self._xslt_processor is None:
+            self._xslt_processor = saxon_processor().new_xslt30_processor()
+        return self._xslt_processor
 
     @staticmethod
     def _xsd_result(report: Report, res: LayerResult, layer: Layer, schema: etree.XMLSchema, ok: bool) -> bool:
